@@ -1,0 +1,3 @@
+from interview_kit.cli import main
+
+raise SystemExit(main())

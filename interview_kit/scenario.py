@@ -1,0 +1,156 @@
+"""Scenario files: the script the emulator's interviewer follows and the simulated candidate answers from.
+
+A scenario is a TOML file (see ``data/scenarios/`` and ``docs/scenarios.md``). The emulator reads the
+interviewer, latency, keepalive and fault parts; the demo reads the candidate's answers and applies the
+``[client]`` section to its session, so one file describes a whole reproducible run.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from interview_kit.paths import resolve_named_file
+
+FaultKind = Literal[
+    "first_audio_delay",  # extra seconds before the first audio delta of a response
+    "slow_audio",  # audio deltas sent at `factor` x real time (0.5 = twice as slow)
+    "drop",  # drop the connection `at` seconds, or during the response named by `during`
+    "stall",  # stop reading and answering pings for `seconds`
+    "no_metadata_echo",  # response.created / response.done without the request's metadata
+    "error_event",  # send an `error` event with `code` and `message`
+    "chat_delay",  # chat completions take `seconds` longer
+    "chat_429",  # the first `count` chat completions get HTTP 429 with Retry-After: `retry_after`
+    "chat_500",  # the first `count` chat completions get HTTP 500
+    "chat_malformed",  # the first `count` chat completions return content that is not valid JSON
+]
+FAULT_KINDS: frozenset[str] = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault. `at` counts seconds from the connection's start, or from the start
+    (``response.created``) of the response whose purpose is `during` when that is set."""
+
+    kind: FaultKind
+    at: float | None = None
+    during: str | None = None
+    seconds: float = 0.0
+    factor: float = 1.0
+    mode: Literal["abrupt", "close_1011"] = "abrupt"
+    code: str = "server_error"
+    message: str = "The server had an error while processing your request."
+    count: int = 1
+    retry_after: float = 1.0
+
+
+@dataclass(frozen=True)
+class Interviewer:
+    """What the scripted interviewer says, in order: greeting, questions, then the end."""
+
+    greeting: str = "Hello, and thank you for joining. Let's begin."
+    questions: tuple[str, ...] = ()
+    closing: str = "Thank you, that is all my questions."
+    words_per_minute: float = 160.0
+    end_after_answers: int | None = None  # default: after the last question's answer
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The simulated candidate: the answers (also the emulator's transcriptions) and how they are spoken."""
+
+    answers: tuple[str, ...] = ()
+    words_per_minute: float = 150.0
+    pause: float = 0.6  # seconds of silence between the interviewer's audio ending and the answer
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Server latencies in seconds: request -> response.created, response.created -> first audio delta."""
+
+    response_created: float = 0.2
+    first_audio: float = 0.3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str = ""
+    language: str = "en"
+    speed: float = 1.0  # audio clock multiplier; 1.0 is real time, tests may use 10 or more
+    ping_interval: float = 20.0  # the emulator's keepalive ping interval (seconds)
+    ping_timeout: float = 20.0  # close with 1011 "keepalive ping timeout" when no pong within this
+    report_delay: float = 0.5  # seconds the stand-in chat model takes to answer
+    interviewer: Interviewer = field(default_factory=Interviewer)
+    candidate: Candidate = field(default_factory=Candidate)
+    latency: Latency = field(default_factory=Latency)
+    faults: tuple[Fault, ...] = ()
+    client: dict[str, Any] = field(default_factory=dict)  # settings the demo applies to its session
+    path: Path | None = None
+
+    @property
+    def answers_before_end(self) -> int:
+        """How many candidate answers the interviewer waits for before calling `end_interview`."""
+        n = self.interviewer.end_after_answers
+        return len(self.interviewer.questions) if n is None else n
+
+    def faults_of(self, kind: str) -> list[Fault]:
+        return [f for f in self.faults if f.kind == kind]
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a table, got {type(raw).__name__}")
+    known = {f.name for f in fields(cls)} - {"path"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def parse_scenario(raw: dict[str, Any], source: str = "<scenario>", path: Path | None = None) -> Scenario:
+    """Build a validated `Scenario` from a parsed TOML table."""
+    raw = dict(raw)
+    nested = {
+        "interviewer": _build(Interviewer, raw.pop("interviewer", {}), f"{source} [interviewer]"),
+        "candidate": _build(Candidate, raw.pop("candidate", {}), f"{source} [candidate]"),
+        "latency": _build(Latency, raw.pop("latency", {}), f"{source} [latency]"),
+    }
+    faults = []
+    for i, f in enumerate(raw.pop("faults", [])):
+        fault = _build(Fault, f, f"{source} [[faults]] #{i + 1}")
+        if fault.kind not in FAULT_KINDS:
+            raise ScenarioError(
+                f"{source} [[faults]] #{i + 1}: unknown kind {fault.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}"
+            )
+        faults.append(fault)
+    client = raw.pop("client", {})
+    if not isinstance(client, dict):
+        raise ScenarioError(f"{source} [client]: expected a table")
+    raw.setdefault("name", path.stem if path else "scenario")
+    scenario = _build(Scenario, raw, source)
+    for key, value in (("speed", scenario.speed), ("ping_interval", scenario.ping_interval),
+                       ("ping_timeout", scenario.ping_timeout)):
+        if not isinstance(value, int | float) or value <= 0:
+            raise ScenarioError(f"{source}: {key} must be a positive number, got {value!r}")
+    return Scenario(**{**scenario.__dict__, **nested, "faults": tuple(faults), "client": client, "path": path})
+
+
+def load_scenario(name_or_path: str | Path = "default") -> Scenario:
+    """Load a shipped scenario by name (``default``, ``slow-report``, ...) or any TOML file by path."""
+    path = resolve_named_file(name_or_path, "scenarios")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse_scenario(raw, str(path), path)
