@@ -1,6 +1,6 @@
 """Scenario files: the script the emulator's interviewer follows and the simulated candidate answers from.
 
-A scenario is a TOML file (see ``data/scenarios/`` and ``docs/scenarios.md``). The emulator reads the
+A scenario is a TOML file (see ``data/scenarios/`` and ``docs/emulator.md``). The emulator reads the
 interviewer, latency, keepalive and fault parts; the demo reads the candidate's answers and applies the
 ``[client]`` section to its session, so one file describes a whole reproducible run.
 """

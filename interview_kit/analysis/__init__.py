@@ -1,0 +1,55 @@
+"""Analysis of recorded sessions: pandas loaders, timing metrics, plots and prompt comparison.
+
+    from interview_kit.analysis import load_sessions, plot_latency
+    s = load_sessions("data/sessions/*").select(scenario="slow-report")
+    plot_latency(s, by="assessment_mode")
+
+Names are imported lazily so that `interview-kit --help` does not pay for pandas and matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_session": "interview_kit.analysis.load",
+    "load_sessions": "interview_kit.analysis.load",
+    "parse_events_file": "interview_kit.analysis.load",
+    "SessionLoadError": "interview_kit.analysis.load",
+    "LoadProblem": "interview_kit.analysis.load",
+    "Session": "interview_kit.analysis.frames",
+    "Sessions": "interview_kit.analysis.frames",
+    "summary": "interview_kit.analysis.metrics",
+    "voice_to_voice": "interview_kit.analysis.metrics",
+    "assessment_gaps": "interview_kit.analysis.metrics",
+    "phase_durations": "interview_kit.analysis.metrics",
+    "timeouts": "interview_kit.analysis.metrics",
+    "plot_timeline": "interview_kit.analysis.plots",
+    "plot_latency": "interview_kit.analysis.plots",
+    "plot_assessment_gaps": "interview_kit.analysis.plots",
+    "plot_prompt_scores": "interview_kit.analysis.plots",
+    "compare_prompts": "interview_kit.analysis.prompts",
+    "compare_prompts_async": "interview_kit.analysis.prompts",
+    "load_transcripts": "interview_kit.analysis.prompts",
+    "prompt_agreement": "interview_kit.analysis.prompts",
+    "repeat_spread": "interview_kit.analysis.prompts",
+    "prompt_table": "interview_kit.analysis.prompts",
+    "offline_assessor": "interview_kit.analysis.prompts",
+    "TranscriptError": "interview_kit.analysis.prompts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

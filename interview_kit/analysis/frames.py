@@ -1,0 +1,204 @@
+"""The loaded forms of session folders: `Session` (one) and `Sessions` (many, stacked).
+
+Both hold the events frame and the folders' JSON files, and derive the other tables on first use
+(`phases`, `turns`, `pings`, `stalls`), so loading stays as fast as parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from interview_kit.analysis import tables
+from interview_kit.analysis.load import FolderFiles, LoadProblem
+
+META_COLUMNS = ("scenario", "assessment_mode", "outcome", "close_code", "close_reason", "started", "ended")
+
+
+class _Frames:
+    """What one session and many share: the events and the tables derived from them."""
+
+    events: pd.DataFrame
+    _files: list[FolderFiles]
+
+    @property
+    def transcripts(self) -> dict[str, list[dict[str, Any]]]:
+        """Session name -> its `transcript.json` turns."""
+        return {f.name: f.transcript for f in self._files}
+
+    @property
+    def reports(self) -> dict[str, dict[str, Any] | None]:
+        """Session name -> its `report.json` (None when the folder has none)."""
+        return {f.name: f.report for f in self._files}
+
+    @property
+    def metas(self) -> dict[str, dict[str, Any]]:
+        """Session name -> its `session.json`."""
+        return {f.name: f.meta for f in self._files}
+
+    @cached_property
+    def sessions(self) -> pd.DataFrame:
+        """One row per session: `session`, `folder`, and the headline fields of `session.json`."""
+        rows = []
+        for f in self._files:
+            meta = f.meta
+            row = {"session": f.name, "folder": str(f.path)}
+            row.update({k: meta.get(k) for k in META_COLUMNS})
+            row["prompt"] = (f.report or {}).get("prompt")
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=["session", "folder", *META_COLUMNS, "prompt"])
+        frame["close_code"] = pd.to_numeric(frame["close_code"], errors="coerce").astype("Int64")
+        for col in ("session", "scenario", "assessment_mode", "outcome"):
+            frame[col] = frame[col].astype("category")
+        return frame
+
+    @cached_property
+    def phases(self) -> pd.DataFrame:
+        """One row per phase; see `tables.phases_table`."""
+        return tables.phases_table(self.events)
+
+    @cached_property
+    def turns(self) -> pd.DataFrame:
+        """One row per interviewer and candidate turn with its voice-to-voice latency parts; see
+        `tables.turns_table` and `metrics.voice_to_voice`."""
+        from interview_kit.analysis.metrics import voice_to_voice
+
+        turns = tables.turns_table(self.events, self.transcripts)
+        gaps = voice_to_voice(self)
+        key = turns["session"].astype(str) + "\x00" + turns["response_id"].astype(str)
+        gap_key = gaps["session"].astype(str) + "\x00" + gaps["response_id"].astype(str)
+        for col in ("speech_end", "vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"):
+            turns[col] = key.map(dict(zip(gap_key, gaps[col], strict=True))).astype(float)
+        return turns
+
+    @cached_property
+    def pings(self) -> pd.DataFrame:
+        """One row per keepalive ping; see `tables.pings_table`."""
+        return tables.pings_table(self.events)
+
+    @cached_property
+    def stalls(self) -> pd.DataFrame:
+        """One row per event-loop stall; see `tables.stalls_table`."""
+        return tables.stalls_table(self.events)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per session with the headline figures; see `metrics.summary`."""
+        from interview_kit.analysis.metrics import summary
+
+        return summary(self)
+
+
+class Session(_Frames):
+    """One loaded session folder: `events`, `phases`, `turns`, `pings`, `stalls` (DataFrames), plus
+    `meta` (session.json), `transcript` (its turns) and `report` (report.json or None)."""
+
+    def __init__(self, events: pd.DataFrame, files: FolderFiles) -> None:
+        self.events = events
+        self._files = [files]
+
+    @property
+    def name(self) -> str:
+        return self._files[0].name
+
+    @property
+    def path(self) -> Path:
+        return self._files[0].path
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._files[0].meta
+
+    @property
+    def transcript(self) -> list[dict[str, Any]]:
+        return self._files[0].transcript
+
+    @property
+    def report(self) -> dict[str, Any] | None:
+        return self._files[0].report
+
+    def __repr__(self) -> str:
+        return (
+            f"<Session {self.name}: {len(self.events)} events, outcome {self.meta.get('outcome')!r}, "
+            f"scenario {self.meta.get('scenario')!r}>"
+        )
+
+
+class Sessions(_Frames):
+    """Many loaded sessions stacked with a `session` column; `errors` lists the folders skipped."""
+
+    def __init__(
+        self, events: pd.DataFrame, files: Sequence[FolderFiles], errors: Sequence[LoadProblem] = ()
+    ) -> None:
+        self.events = events
+        self._files = list(files)
+        self.errors: list[LoadProblem] = list(errors)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self._files]
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __iter__(self) -> Iterator[Session]:
+        for f in self._files:
+            yield self[f.name]
+
+    def __getitem__(self, name: str) -> Session:
+        """One session by folder name."""
+        for f in self._files:
+            if f.name == name:
+                events = self.events.iloc[self._rows.get(name, [])].reset_index(drop=True)
+                events["session"] = events["session"].cat.set_categories([name])
+                return Session(events, f)
+        raise KeyError(f"no session {name!r}; loaded: {', '.join(self.names) or 'none'}")
+
+    @cached_property
+    def _rows(self) -> dict[str, Any]:
+        """Session name -> its row positions in `events`, found once (iterating stays linear)."""
+        return {str(k): v for k, v in self.events.groupby("session", observed=True).indices.items()}
+
+    def select(self, names: Sequence[str] | None = None, **equals: Any) -> Sessions:
+        """The sessions whose `session.json` fields equal the given values (a list means any of them),
+        e.g. ``select(scenario="slow-report", assessment_mode=["overlap", "after-ack"])``."""
+        chosen = []
+        for f in self._files:
+            if names is not None and f.name not in names:
+                continue
+            if all(_matches(f.meta.get(k), v) for k, v in equals.items()):
+                chosen.append(f)
+        keep = [f.name for f in chosen]
+        events = self.events[self.events["session"].isin(keep)].reset_index(drop=True)
+        events["session"] = events["session"].cat.set_categories(keep)
+        return Sessions(events, chosen, self.errors)
+
+    def __repr__(self) -> str:
+        skipped = f", {len(self.errors)} skipped" if self.errors else ""
+        return f"<Sessions: {len(self)} sessions, {len(self.events)} events{skipped}>"
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, list | tuple | set | frozenset):
+        return value in wanted
+    return bool(value == wanted)
+
+
+def meta_columns(frames: _Frames, frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """`frame` (with a `session` column) with session-level columns joined on: those of
+    `frames.sessions`, else any top-level `session.json` field. Unknown names are left out."""
+    table = frames.sessions.astype({"session": str}).set_index("session")
+    metas = frames.metas
+    key = frame["session"].astype(str)
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns:
+            continue
+        if col in table.columns:
+            out[col] = key.map(table[col].astype(object)).to_numpy()
+        elif any(col in m for m in metas.values()):
+            out[col] = key.map({name: m.get(col) for name, m in metas.items()}).to_numpy()
+    return out

@@ -1,0 +1,404 @@
+"""Timing metrics of recorded sessions, each defined once, with the events that bound it.
+
+All times are seconds on the session clock (`t` of docs/session-folder.md). Every function takes a
+`Session` or `Sessions` (anything with `events`, `turns`, `phases`, `pings`, `stalls`, `sessions`)
+and returns one frame for all the sessions in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interview_kit.analysis import tables
+from interview_kit.analysis.tables import SUMMARY_PURPOSES, AudioClock, by_session, control_events
+
+# The flow's phases in order (DESIGN.md), for column order; unknown phases go after them.
+PHASE_ORDER = (
+    "interviewing",
+    "triggered",
+    "ack_generating",
+    "ack_speaking",
+    "awaiting_report",
+    "summary_sending",
+    "summary_speaking",
+    "goodbye_sending",
+    "goodbye_speaking",
+    "complete",
+    "failed",
+    "disconnected",
+)
+
+
+def voice_to_voice(s: Any) -> pd.DataFrame:
+    """The voice-to-voice gap of every interviewer response that answers candidate speech, in parts.
+
+    For a response R that is the first `response.created` after an `in`
+    `input_audio_buffer.speech_stopped` S (so R answers S):
+
+    - `speech_end`: the candidate's last speech: S's `data.audio_end_ms` minus the VAD's
+      `silence_duration_ms` (`silence_ms`; the hosted API counts the silence window into audio_end_ms),
+      mapped onto the session clock through the `out` `input_audio_buffer.append` lines
+      (`tables.speech_segments`, `tables.AudioClock`);
+    - `vad_s` = t(S) - `speech_end`: the VAD's silence window, plus detection and transport;
+    - `server_created_s` = t(R's `response.created`) - t(S);
+    - `server_audio_s` = t(R's first `response.output_audio.delta`) - t(R's `response.created`);
+    - `client_s` = t(R's `playback.started`) - t(first audio delta): buffering and playout;
+    - `gap_s` = t(R's `playback.started`) - `speech_end`, the sum of the four parts: what the candidate
+      hears as silence. NaN when R played no audio (e.g. a function call).
+    """
+    ctrl = control_events(s.events)
+    clock = AudioClock(s.events)
+    first_audio = tables.first_audio_times(s.events)
+    rows: list[dict[str, Any]] = []
+    for name, ev in by_session(ctrl):
+        played: dict[str, float] = {}
+        for t, ty, rid in zip(ev["t"], ev["type"], ev["response_id"], strict=True):
+            if ty == "playback.started" and isinstance(rid, str):
+                played.setdefault(rid, t)
+        segments = tables.speech_segments(name, ev, clock)
+        pending: dict[str, Any] | None = None  # the speech segment not yet answered
+        for t, ty, rid, iid, d in zip(
+            ev["t"], ev["type"], ev["response_id"], ev["item_id"], ev["data"], strict=True
+        ):
+            d = d if isinstance(d, dict) else {}
+            if ty == "input_audio_buffer.speech_stopped":
+                pending = segments.get(d.get("item_id") or iid)
+            elif ty == "response.created":
+                rid = (d.get("response") or {}).get("id") or rid
+                segment, pending = pending, None
+                if segment is None or not isinstance(rid, str):
+                    continue
+                stopped, speech_end = segment["stopped"], segment["end"]
+                audio = first_audio.get((name, rid), np.nan)
+                start = played.get(rid, np.nan)
+                rows.append(
+                    {
+                        "session": name,
+                        "response_id": rid,
+                        "item_id": segment["item_id"],
+                        "speech_end": speech_end,
+                        "stopped": stopped,
+                        "created": t,
+                        "first_audio": audio,
+                        "played": start,
+                        "silence_ms": segment["silence_ms"],
+                        "vad_s": stopped - speech_end,
+                        "server_created_s": t - stopped,
+                        "server_audio_s": audio - t,
+                        "client_s": start - audio,
+                        "gap_s": start - speech_end,
+                    }
+                )
+    columns = [
+        "session",
+        "response_id",
+        "item_id",
+        "speech_end",
+        "stopped",
+        "created",
+        "first_audio",
+        "played",
+        "silence_ms",
+        "vad_s",
+        "server_created_s",
+        "server_audio_s",
+        "client_s",
+        "gap_s",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["session"] = frame["session"].astype("category")
+    return frame
+
+
+def _split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Rows by session name, split once (filtering per session would cost sessions x rows)."""
+    return dict(by_session(frame))
+
+
+def _first(turns: pd.DataFrame, purposes: set[str] | frozenset[str]) -> pd.Series:
+    """The first interviewer turn with one of these purposes (as a row), or an empty Series."""
+    hit = turns[(turns["role"] == "interviewer") & turns["purpose"].isin(list(purposes))]
+    hit = hit.sort_values("created", na_position="last")
+    return hit.iloc[0] if len(hit) else pd.Series(dtype=object)
+
+
+def assessment_gaps(s: Any) -> pd.DataFrame:
+    """One row per session: the silences and waits of the end-of-interview assessment.
+
+    - `trigger_to_ack_s`: the first `local` `assessment.trigger` -> `playback.started` of the response
+      whose purpose is `ack`;
+    - `ack_to_summary_s`: `playback.ended` of the ack -> `playback.started` of the `summary` (or its
+      `fallback`): the silence the original bug caused;
+    - `report_s`: report generation, `data.duration_s` of `report.ready`/`report.failed` (else the
+      time from `report.started` to that line); `report_ok` False on `report.failed`;
+    - `report_start_s`: `assessment.trigger` -> `report.started` (0 in overlap mode, the ack in after-ack);
+    - `summary_to_goodbye_s`: `playback.ended` of the summary -> `playback.started` of `goodbye`.
+
+    Purposes come from `playback.*` `data.purpose`, else the metadata echoed on `response.created`.
+    A gap whose bounding events are missing (the session ended first) is NaN.
+    """
+    turns = s.turns
+    ctrl = control_events(s.events)
+    rows: list[dict[str, Any]] = []
+    wanted = ("assessment.trigger", "report.started", "report.ready", "report.failed")
+    by_name = _split(ctrl[ctrl["type"].isin(wanted)])
+    turns_by_name = _split(turns)
+    for name in s.sessions["session"].astype(str):
+        ev = by_name.get(name, ctrl.iloc[:0])
+        row: dict[str, Any] = {
+            "session": name,
+            "trigger": np.nan,
+            "trigger_source": None,
+            "report_mode": None,
+            "report_started": np.nan,
+            "report_done": np.nan,
+            "report_s": np.nan,
+            "report_ok": pd.NA,
+            "report_error": None,
+        }
+        for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True):
+            d = d if isinstance(d, dict) else {}
+            if ty == "assessment.trigger" and np.isnan(row["trigger"]):
+                row["trigger"], row["trigger_source"] = t, d.get("source")
+            elif ty == "report.started" and np.isnan(row["report_started"]):
+                row["report_started"], row["report_mode"] = t, d.get("mode")
+            elif ty in ("report.ready", "report.failed") and np.isnan(row["report_done"]):
+                row["report_done"] = t
+                row["report_ok"] = ty == "report.ready"
+                row["report_error"] = d.get("error")
+                duration = d.get("duration_s")
+                row["report_s"] = (
+                    float(duration) if isinstance(duration, int | float) else t - row["report_started"]
+                )
+        mine = turns_by_name.get(name, turns.iloc[:0])
+        ack, summ, bye = _first(mine, {"ack"}), _first(mine, SUMMARY_PURPOSES), _first(mine, {"goodbye"})
+        row["ack_start"], row["ack_end"] = ack.get("start", np.nan), ack.get("end", np.nan)
+        row["summary_start"], row["summary_end"] = summ.get("start", np.nan), summ.get("end", np.nan)
+        row["summary_purpose"] = summ.get("purpose")
+        row["goodbye_start"] = bye.get("start", np.nan)
+        row["trigger_to_ack_s"] = row["ack_start"] - row["trigger"]
+        row["ack_to_summary_s"] = row["summary_start"] - row["ack_end"]
+        row["report_start_s"] = row["report_started"] - row["trigger"]
+        row["summary_to_goodbye_s"] = row["goodbye_start"] - row["summary_end"]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(
+            columns=["session", "trigger_to_ack_s", "ack_to_summary_s", "report_s", "summary_to_goodbye_s"]
+        )
+    for col in frame.columns:
+        if col.endswith(("_s", "_start", "_end")) or col in ("trigger", "report_started", "report_done"):
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["report_ok"] = frame["report_ok"].astype("boolean") if "report_ok" in frame else pd.NA
+    return frame
+
+
+def phase_durations(s: Any) -> pd.DataFrame:
+    """One row per session, one column per phase: seconds spent in it (summed if entered twice), bounded
+    by the `local` `phase` lines (see `tables.phases_table`). Phases never entered are NaN."""
+    phases = s.phases
+    names = list(s.sessions["session"].astype(str))
+    if phases.empty:
+        return pd.DataFrame(index=pd.Index(names, name="session"))
+    wide = phases.assign(
+        session=phases["session"].astype(str), phase=phases["phase"].astype(str)
+    ).pivot_table(index="session", columns="phase", values="duration", aggfunc="sum")
+    order = [p for p in PHASE_ORDER if p in wide.columns] + sorted(
+        c for c in wide.columns if c not in PHASE_ORDER
+    )
+    wide = wide.reindex(index=names, columns=order)
+    wide.columns.name = None
+    wide.index.name = "session"
+    return wide
+
+
+def timeouts(s: Any) -> pd.DataFrame:
+    """One row per session: how the connection's keepalive fared and how it ended.
+
+    - `stalls`, `longest_stall_s`, `longest_stall_phase`: `local` `loop.stall` lines (`data.duration_ms`;
+      phase as logged);
+    - `pings`, `ping_timeouts`, `rtt_median_s`, `rtt_max_s`: `local` `ping` lines (`data.rtt_ms` or
+      `data.timeout`);
+    - `close_t`, `close_code`, `close_reason`, `close_by`: the first `local` `connection.closed` line
+      (else `session.json`'s `close_code`/`close_reason`, with `close_t` NaN);
+    - `stall_to_close_s`: from the end of the last stall that began before the close to `close_t`
+      (about 0 when the close was only seen once a blocked loop ran again);
+    - `pong_to_close_s`: from the last answered ping (a `ping` line without timeout) to `close_t`.
+    """
+    stalls, pings, ctrl = s.stalls, s.pings, control_events(s.events)
+    closes = ctrl[ctrl["type"] == "connection.closed"]
+    rows = []
+    stalls_by, pings_by, closes_by = _split(stalls), _split(pings), _split(closes)
+    for name, meta in s.metas.items():
+        st = stalls_by.get(name, stalls.iloc[:0])
+        pg = pings_by.get(name, pings.iloc[:0])
+        cl = closes_by.get(name, closes.iloc[:0])
+        row: dict[str, Any] = {
+            "session": name,
+            "stalls": len(st),
+            "longest_stall_s": np.nan,
+            "longest_stall_phase": None,
+        }
+        if len(st):
+            worst = st.loc[st["duration_s"].idxmax()]
+            row["longest_stall_s"], row["longest_stall_phase"] = worst["duration_s"], worst["phase"]
+        answered = pg[~pg["timeout"]]
+        row.update(
+            pings=len(pg),
+            ping_timeouts=int(pg["timeout"].sum()),
+            rtt_median_s=answered["rtt_s"].median(),
+            rtt_max_s=answered["rtt_s"].max(),
+        )
+        if len(cl):
+            first = cl.iloc[0]
+            d = first["data"] if isinstance(first["data"], dict) else {}
+            close_t = float(first["t"])
+            row.update(
+                close_t=close_t, close_code=d.get("code"), close_reason=d.get("reason"), close_by=d.get("by")
+            )
+            before = st[st["start"] <= close_t]
+            row["stall_to_close_s"] = close_t - before["end"].max() if len(before) else np.nan
+            pongs = answered[answered["t"] <= close_t]
+            row["pong_to_close_s"] = close_t - pongs["t"].max() if len(pongs) else np.nan
+        else:
+            row.update(
+                close_t=np.nan,
+                close_code=meta.get("close_code"),
+                close_reason=meta.get("close_reason"),
+                close_by=None,
+                stall_to_close_s=np.nan,
+                pong_to_close_s=np.nan,
+            )
+        rows.append(row)
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "session",
+            "stalls",
+            "longest_stall_s",
+            "longest_stall_phase",
+            "pings",
+            "ping_timeouts",
+            "rtt_median_s",
+            "rtt_max_s",
+            "close_t",
+            "close_code",
+            "close_reason",
+            "close_by",
+            "stall_to_close_s",
+            "pong_to_close_s",
+        ],
+    )
+    frame["close_code"] = pd.to_numeric(frame["close_code"], errors="coerce").astype("Int64")
+    return frame
+
+
+SUMMARY_COLUMNS = [
+    "session",
+    "scenario",
+    "assessment_mode",
+    "outcome",
+    "final_phase",
+    "duration_s",
+    "interviewer_turns",
+    "candidate_turns",
+    "barge_ins",
+    "gap_median_s",
+    "gap_max_s",
+    "vad_median_s",
+    "server_median_s",
+    "client_median_s",
+    "trigger_to_ack_s",
+    "ack_to_summary_s",
+    "report_s",
+    "report_ok",
+    "summary_to_goodbye_s",
+    "stalls",
+    "longest_stall_s",
+    "longest_stall_phase",
+    "ping_timeouts",
+    "rtt_median_s",
+    "close_code",
+    "close_reason",
+    "stall_to_close_s",
+    "pong_to_close_s",
+    "report_error",
+]
+
+
+def summary(s: Any) -> pd.DataFrame:
+    """One row per session with the headline figures of the metrics above (medians over turns), plus
+    `duration_s` (first event -> `session.ended`, else the last event) and `final_phase` (the last row
+    of `phases`)."""
+    info = s.sessions.astype({"session": str}).set_index("session")
+    names = list(info.index)
+    bounds = tables.session_bounds(s.events).reindex(names)
+    turns = s.turns
+    role = turns["role"].astype(str)
+    key = turns["session"].astype(str)
+    out = pd.DataFrame(index=pd.Index(names, name="session"))
+    out["scenario"] = info["scenario"].astype(object)
+    out["assessment_mode"] = info["assessment_mode"].astype(object)
+    outcome = info["outcome"].astype(object)
+    final = s.phases.groupby(s.phases["session"].astype(str))["phase"].last().astype(object)
+    out["final_phase"] = final.reindex(names)
+    out["outcome"] = outcome.where(outcome.notna(), _ended_outcome(s, names))
+    out["duration_s"] = bounds["ended"] - bounds["first"]
+    out["interviewer_turns"] = (role == "interviewer").groupby(key).sum().reindex(names).fillna(0).astype(int)
+    out["candidate_turns"] = (role == "candidate").groupby(key).sum().reindex(names).fillna(0).astype(int)
+    out["barge_ins"] = (
+        turns["barge_in"].fillna(False).astype(bool).groupby(key).sum().reindex(names).fillna(0)
+    )
+    out["barge_ins"] = out["barge_ins"].astype(int)
+    v2v = voice_to_voice(s)
+    g = v2v.groupby(v2v["session"].astype(str))
+    out["gap_median_s"] = g["gap_s"].median().reindex(names)
+    out["gap_max_s"] = g["gap_s"].max().reindex(names)
+    out["vad_median_s"] = g["vad_s"].median().reindex(names)
+    out["server_median_s"] = (
+        (v2v["server_created_s"] + v2v["server_audio_s"])
+        .groupby(v2v["session"].astype(str))
+        .median()
+        .reindex(names)
+    )
+    out["client_median_s"] = g["client_s"].median().reindex(names)
+    gaps = assessment_gaps(s).set_index("session").reindex(names)
+    for col in (
+        "trigger_to_ack_s",
+        "ack_to_summary_s",
+        "report_s",
+        "report_ok",
+        "summary_to_goodbye_s",
+        "report_error",
+    ):
+        out[col] = gaps[col] if col in gaps else np.nan
+    tm = timeouts(s).set_index("session").reindex(names)
+    for col in (
+        "stalls",
+        "longest_stall_s",
+        "longest_stall_phase",
+        "ping_timeouts",
+        "rtt_median_s",
+        "close_code",
+        "close_reason",
+        "stall_to_close_s",
+        "pong_to_close_s",
+    ):
+        out[col] = tm[col]
+    out = out.reset_index()
+    return out[SUMMARY_COLUMNS]
+
+
+def _ended_outcome(s: Any, names: list[str]) -> pd.Series:
+    """`session.ended` `data.outcome` per session, for a session.json that has none."""
+    ctrl = control_events(s.events)
+    ended = ctrl[ctrl["type"] == "session.ended"]
+    found = {
+        str(n): (d or {}).get("outcome")
+        for n, d in zip(ended["session"], ended["data"], strict=True)
+        if isinstance(d, dict)
+    }
+    return pd.Series([found.get(n, "unfinished") for n in names], index=names, dtype=object)

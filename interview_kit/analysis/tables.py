@@ -1,0 +1,439 @@
+"""The tidy tables derived from a (stacked) events frame: phases, turns, pings, stalls, and the input
+audio clock that maps the server's stream positions onto the session clock.
+
+Every function takes the events frame of `load_session`/`load_sessions` (with its `session` column)
+and returns one frame for all the sessions in it, so one session and a thousand go the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interview_kit.analysis.load import STREAM_TYPES
+
+TERMINAL_PHASES = frozenset({"complete", "failed", "disconnected"})
+SUMMARY_PURPOSES = frozenset({"summary", "fallback"})  # a failed report speaks a fallback summary
+
+APPEND = "input_audio_buffer.append"
+AUDIO_DELTA = "response.output_audio.delta"
+
+
+def _data(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
+
+
+def control_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The low-rate lines (everything but the audio stream): what the derived tables read."""
+    stream = [c for c in events["type"].cat.categories if c in STREAM_TYPES]
+    return events[~events["type"].isin(stream)] if stream else events
+
+
+def by_session(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(session, rows) in the order sessions were loaded, skipping sessions with no rows."""
+    for name, rows in frame.groupby("session", observed=True, sort=True):
+        yield str(name), rows
+
+
+def session_bounds(events: pd.DataFrame) -> pd.DataFrame:
+    """Per session: `first` and `last` event times and `ended` (the `session.ended` line, else the last)."""
+    g = events.groupby("session", observed=True)["t"]
+    bounds = pd.DataFrame({"first": g.min(), "last": g.max()})
+    ended = events[events["type"] == "session.ended"].groupby("session", observed=True)["t"].max()
+    bounds["ended"] = ended.reindex(bounds.index).fillna(bounds["last"])
+    bounds.index = bounds.index.astype(str)
+    return bounds
+
+
+class AudioClock:
+    """Maps positions in the input audio stream (ms, as the server counts them in `audio_start_ms` /
+    `audio_end_ms`) onto the session clock.
+
+    Bounding lines: every `out` `input_audio_buffer.append` with `data.audio_end_ms`, sent at `t`. The
+    stream reached position p at the time the chunk ending at p was sent; a position inside a chunk is
+    interpolated linearly between neighbouring appends. Positions past the last append map to NaN.
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        mask = (events["type"] == APPEND) & events["audio_end_ms"].notna()
+        appends = events.loc[mask, ["session", "t", "audio_end_ms"]]
+        self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, rows in by_session(appends):
+            order = np.argsort(rows["audio_end_ms"].to_numpy(), kind="stable")
+            self._points[name] = (rows["audio_end_ms"].to_numpy()[order], rows["t"].to_numpy()[order])
+
+    def to_t(self, session: str, position_ms: Any) -> float:
+        """Session time (s) at which the input stream reached `position_ms`; NaN if it cannot be known."""
+        pos = _num(position_ms)
+        points = self._points.get(session)
+        if points is None or np.isnan(pos):
+            return np.nan
+        ends, ts = points
+        if pos > ends[-1]:
+            return np.nan
+        return float(np.interp(pos, ends, ts))
+
+
+def phases_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per phase the flow was in: `phase`, `start`, `end`, `duration`, `enter_reason`,
+    `exit_reason`, and `unfinished` (the log ended in it without reaching complete/failed/disconnected).
+
+    Bounded by the `local` `phase` lines (`data.from`/`to`/`reason`). The first phase starts at the first
+    event; the last one ends at `session.ended` (else the last event).
+    """
+    bounds = session_bounds(events)
+    ctrl = control_events(events)
+    rows: list[dict[str, Any]] = []
+    for name, ev in by_session(ctrl):
+        first, end = bounds.at[name, "first"], bounds.at[name, "ended"]
+        moves = [
+            (t, _data(d)) for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True) if ty == "phase"
+        ]
+        start_phase = moves[0][1].get("from") if moves else None
+        if start_phase is None:
+            first_phase = ev["phase"].dropna()
+            start_phase = str(first_phase.iloc[0]) if len(first_phase) else None
+        if start_phase is None and not moves:
+            continue
+        current: dict[str, Any] = {"phase": start_phase, "start": first, "enter_reason": None}
+        for t, d in moves:
+            rows.append({"session": name, **current, "end": t, "exit_reason": d.get("reason")})
+            current = {"phase": d.get("to"), "start": t, "enter_reason": d.get("reason")}
+        rows.append({"session": name, **current, "end": max(end, current["start"]), "exit_reason": None})
+        rows[-1]["unfinished"] = current["phase"] not in TERMINAL_PHASES
+    frame = pd.DataFrame(
+        rows, columns=["session", "phase", "start", "end", "enter_reason", "exit_reason", "unfinished"]
+    )
+    frame["unfinished"] = frame["unfinished"].fillna(False).astype(bool)
+    frame.insert(4, "duration", frame["end"] - frame["start"])
+    return _categorise(frame, ("session", "phase"))
+
+
+def pings_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per keepalive ping (`local` `ping` lines): `t` (when the pong came back or the wait
+    timed out), `phase`, `rtt_s` (NaN on timeout) and `timeout`."""
+    pings = events[events["type"] == "ping"]
+    data = [_data(d) for d in pings["data"]]
+    frame = pd.DataFrame(
+        {
+            "session": pings["session"].to_numpy(),
+            "t": pings["t"].to_numpy(),
+            "phase": pings["phase"].to_numpy(),
+            "rtt_s": np.array([_num(d.get("rtt_ms")) / 1000.0 for d in data], dtype=float),
+            "timeout": np.array([bool(d.get("timeout", False)) for d in data], dtype=bool),
+        }
+    )
+    return frame.reset_index(drop=True)
+
+
+def stalls_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per event-loop stall (`local` `loop.stall` lines): `start` (`data.started`), `end`,
+    `duration_s` (`data.duration_ms`), `phase` (the flow's phase when the stall began, from the `phase`
+    lines; a stall is only logged once it is over, often in a later phase) and `logged_phase`."""
+    stalls = events[events["type"] == "loop.stall"]
+    data = [_data(d) for d in stalls["data"]]
+    duration = np.array([_num(d.get("duration_ms")) / 1000.0 for d in data], dtype=float)
+    logged = stalls["t"].to_numpy()
+    started = np.array([_num(d.get("started")) for d in data], dtype=float)
+    start = np.where(np.isnan(started), logged - duration, started)
+    frame = pd.DataFrame(
+        {
+            "session": stalls["session"].to_numpy(),
+            "start": start,
+            "end": start + duration,
+            "duration_s": duration,
+            "phase": stalls["phase"].astype(object).to_numpy(),
+            "logged_phase": stalls["phase"].to_numpy(),
+            "t": logged,
+        }
+    )
+    if len(frame):
+        phases = dict(by_session(phases_table(events)))
+        began = list(frame["phase"])
+        for i, (name, at) in enumerate(zip(frame["session"].astype(str), frame["start"], strict=True)):
+            mine = phases.get(name)
+            before = mine[mine["start"] <= at] if mine is not None else None
+            if before is not None and len(before):
+                began[i] = str(before["phase"].iloc[-1])
+        frame["phase"] = began
+    frame["phase"] = frame["phase"].astype("category")
+    return frame.reset_index(drop=True)
+
+
+def first_audio_times(events: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(session, response_id) -> t of the response's first `response.output_audio.delta`."""
+    deltas = events.loc[events["type"] == AUDIO_DELTA, ["session", "response_id", "t"]]
+    first = deltas.groupby(["session", "response_id"], observed=True)["t"].min()
+    return {(str(s), str(r)): float(t) for (s, r), t in first.items()}
+
+
+def response_purposes(ctrl: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(session, response_id) -> purpose: the metadata echoed on `response.created`/`response.done`,
+    overridden by the client's own binding on `playback.*` lines."""
+    out: dict[tuple[str, str], str] = {}
+    for s, ty, rid, d in zip(ctrl["session"], ctrl["type"], ctrl["response_id"], ctrl["data"], strict=True):
+        d = _data(d)
+        if ty in ("response.created", "response.done"):
+            response = _data(d.get("response"))
+            rid = response.get("id") or rid
+            purpose = _data(response.get("metadata")).get("purpose")
+        elif ty in ("playback.started", "playback.ended"):
+            purpose = d.get("purpose")
+        else:
+            continue
+        if isinstance(rid, str) and isinstance(purpose, str):
+            out[(str(s), rid)] = purpose
+    return out
+
+
+def _interviewer_turns(
+    name: str,
+    ev: pd.DataFrame,
+    first_audio: dict[tuple[str, str], float],
+    purposes: dict[tuple[str, str], str],
+    by_response: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    turns: dict[str, dict[str, Any]] = {}
+
+    def turn(rid: str) -> dict[str, Any]:
+        return turns.setdefault(
+            rid,
+            {
+                "session": name,
+                "role": "interviewer",
+                "response_id": rid,
+                "item_id": None,
+                "purpose": None,
+                "start": np.nan,
+                "end": np.nan,
+                "played_s": np.nan,
+                "truncated": False,
+                "created": np.nan,
+                "first_audio": first_audio.get((name, rid), np.nan),
+                "status": None,
+                "text": None,
+            },
+        )
+
+    for t, ty, rid, iid, d in zip(
+        ev["t"], ev["type"], ev["response_id"], ev["item_id"], ev["data"], strict=True
+    ):
+        d = _data(d)
+        if ty == "response.created":
+            rid = _data(d.get("response")).get("id") or rid
+            if isinstance(rid, str) and np.isnan(turn(rid)["created"]):
+                turn(rid)["created"] = t
+        elif ty == "response.done":
+            rid = _data(d.get("response")).get("id") or rid
+            if isinstance(rid, str):
+                turn(rid)["status"] = _data(d.get("response")).get("status")
+        elif ty == "playback.started" and isinstance(rid, str):
+            if np.isnan(turn(rid)["start"]):
+                turn(rid)["start"] = t
+        elif ty == "playback.ended" and isinstance(rid, str):
+            row = turn(rid)
+            row["end"] = t
+            row["played_s"] = _num(d.get("played_ms")) / 1000.0
+            row["truncated"] = bool(d.get("truncated", False))
+        elif ty == "response.output_audio_transcript.done" and isinstance(rid, str):
+            if isinstance(d.get("transcript"), str):
+                turn(rid)["text"] = d["transcript"]
+            if isinstance(iid, str):
+                turn(rid)["item_id"] = iid
+        elif ty == "response.output_item.added" and isinstance(rid, str) and isinstance(iid, str):
+            turn(rid)["item_id"] = turn(rid)["item_id"] or iid
+    for rid, row in turns.items():
+        row["purpose"] = purposes.get((name, rid))
+        said = by_response.get(rid)
+        if said:
+            row["text"] = said.get("text") or row["text"]
+            row["item_id"] = row["item_id"] or said.get("item_id")
+            row["purpose"] = row["purpose"] or said.get("purpose")
+    return list(turns.values())
+
+
+def _turn_detection(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The turn_detection settings in a session.update/updated/created event (GA or beta shape)."""
+    session = _data(data.get("session"))
+    found = _data(_data(_data(session.get("audio")).get("input")).get("turn_detection"))
+    return found or _data(session.get("turn_detection")) or None
+
+
+def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str, dict[str, Any]]:
+    """The server VAD's speech segments of one session, by item id, in log order.
+
+    Bounding lines: `in` `input_audio_buffer.speech_started` (`data.audio_start_ms`) and
+    `speech_stopped` (`data.audio_end_ms`) with the same item id. As the hosted API documents, those
+    positions include the VAD's `prefix_padding_ms` and `silence_duration_ms`; the speech itself runs from
+    audio_start_ms + prefix to audio_end_ms - silence, with both settings read from the latest
+    `session.update`/`session.updated` before the segment (0 when the log has none). `start`/`end` are
+    those positions on the session clock (`AudioClock`); `detected`/`stopped` when the events arrived.
+    """
+    prefix_ms, silence_ms = 0.0, 0.0
+    segments: dict[str, dict[str, Any]] = {}
+    for t, ty, iid, d in zip(ev["t"], ev["type"], ev["item_id"], ev["data"], strict=True):
+        d = _data(d)
+        if ty in ("session.update", "session.updated", "session.created"):
+            detection = _turn_detection(d)
+            if detection is not None:
+                prefix_ms = (
+                    _num(detection.get("prefix_padding_ms"))
+                    if "prefix_padding_ms" in detection
+                    else prefix_ms
+                )
+                silence_ms = (
+                    _num(detection.get("silence_duration_ms"))
+                    if "silence_duration_ms" in detection
+                    else silence_ms
+                )
+                prefix_ms, silence_ms = np.nan_to_num(prefix_ms), np.nan_to_num(silence_ms)
+            continue
+        iid = d.get("item_id") or iid
+        if not isinstance(iid, str):
+            continue
+        if ty == "input_audio_buffer.speech_started":
+            segments[iid] = {
+                "item_id": iid,
+                "start": clock.to_t(name, _num(d.get("audio_start_ms")) + prefix_ms),
+                "end": np.nan,
+                "detected": t,
+                "stopped": np.nan,
+                "silence_ms": silence_ms,
+                "prefix_ms": prefix_ms,
+            }
+        elif ty == "input_audio_buffer.speech_stopped":
+            segment = segments.setdefault(
+                iid, {"item_id": iid, "start": np.nan, "detected": np.nan, "prefix_ms": prefix_ms}
+            )
+            segment.update(
+                end=clock.to_t(name, _num(d.get("audio_end_ms")) - silence_ms),
+                stopped=t,
+                silence_ms=silence_ms,
+            )
+    return segments
+
+
+def _candidate_turns(
+    name: str, ev: pd.DataFrame, clock: AudioClock, by_item: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Server VAD segments (`speech_segments`); the client's own `candidate.speech_*` lines when the
+    server sent no VAD events (turn detection off)."""
+    rows = [
+        {"session": name, "role": "candidate", "response_id": None, "purpose": None, "text": None, **seg}
+        for seg in speech_segments(name, ev, clock).values()
+    ]
+    texts: dict[str, str] = {}
+    client: list[dict[str, Any]] = []
+    for t, ty, iid, d in zip(ev["t"], ev["type"], ev["item_id"], ev["data"], strict=True):
+        d = _data(d)
+        iid = d.get("item_id") or iid
+        if ty == "conversation.item.input_audio_transcription.completed" and isinstance(iid, str):
+            if isinstance(d.get("transcript"), str):
+                texts[iid] = d["transcript"]
+        elif ty == "candidate.speech_started":
+            client.append(
+                {
+                    "session": name,
+                    "role": "candidate",
+                    "item_id": None,
+                    "response_id": None,
+                    "purpose": None,
+                    "start": t,
+                    "end": np.nan,
+                    "detected": np.nan,
+                    "stopped": np.nan,
+                    "text": None,
+                }
+            )
+        elif ty == "candidate.speech_ended" and client and np.isnan(client[-1]["end"]):
+            client[-1]["end"] = t
+    rows = rows or client
+    for row in rows:
+        iid = row["item_id"]
+        if iid is not None:
+            row["text"] = texts.get(iid) or _data(by_item.get(iid)).get("text")
+        row.pop("silence_ms", None)
+        row.pop("prefix_ms", None)
+    return rows
+
+
+TURN_COLUMNS = [
+    "session",
+    "turn",
+    "role",
+    "start",
+    "end",
+    "duration",
+    "purpose",
+    "text",
+    "response_id",
+    "item_id",
+    "truncated",
+    "barge_in",
+    "played_s",
+    "created",
+    "first_audio",
+    "status",
+    "detected",
+    "stopped",
+]
+
+
+def turns_table(
+    events: pd.DataFrame, transcripts: Mapping[str, list[dict[str, Any]]] | None = None
+) -> pd.DataFrame:
+    """One row per interviewer turn (a response: `start`/`end` = `playback.started`/`playback.ended`,
+    `created` = `response.created`, `first_audio` = its first `response.output_audio.delta`, `status`
+    from `response.done`) and per candidate turn (a VAD segment: `start`/`end` = the server's
+    `audio_start_ms`/`audio_end_ms` on the session clock, `detected`/`stopped` = when
+    `speech_started`/`speech_stopped` arrived). A response with no audio has NaN `start`/`end`.
+    `barge_in` marks a candidate turn that began while the interviewer was playing (its turn is
+    `truncated`). Text comes from the event log, else `transcript.json`.
+    """
+    transcripts = transcripts or {}
+    ctrl = control_events(events)
+    clock = AudioClock(events)
+    first_audio = first_audio_times(events)
+    purposes = response_purposes(ctrl)
+    rows: list[dict[str, Any]] = []
+    for name, ev in by_session(ctrl):
+        said = transcripts.get(name, [])
+        by_response = {x["response_id"]: x for x in said if isinstance(x.get("response_id"), str)}
+        by_item = {x["item_id"]: x for x in said if isinstance(x.get("item_id"), str)}
+        interviewer = _interviewer_turns(name, ev, first_audio, purposes, by_response)
+        candidate = _candidate_turns(name, ev, clock, by_item)
+        spans = [(r["start"], r["end"]) for r in interviewer if not np.isnan(r["start"])]
+        for row in candidate:
+            s = row["start"]
+            row["barge_in"] = bool(
+                not np.isnan(s) and any(a <= s < (b if not np.isnan(b) else np.inf) for a, b in spans)
+            )
+        both = interviewer + candidate
+        both.sort(
+            key=lambda r: (
+                r["start"]
+                if not np.isnan(r["start"])
+                else (r.get("created") if not np.isnan(r.get("created", np.nan)) else np.inf)
+            )
+        )
+        for i, row in enumerate(both):
+            row["turn"] = i
+        rows.extend(both)
+    frame = pd.DataFrame(rows, columns=[c for c in TURN_COLUMNS if c != "duration"])
+    frame.insert(5, "duration", frame["end"] - frame["start"])
+    for col in ("truncated", "barge_in"):  # False where it does not apply (a candidate is not truncated)
+        frame[col] = frame[col].fillna(False).astype(bool)
+    return _categorise(frame, ("session", "role", "purpose"))
+
+
+def _categorise(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    for col in columns:
+        frame[col] = frame[col].astype("category")
+    return frame

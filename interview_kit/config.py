@@ -1,0 +1,179 @@
+"""The session's settings: one dataclass, loadable from TOML, overridable by a scenario's ``[client]``
+table, and snapshotted into ``session.json`` without its secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+HOSTED_BASE_URL = "https://api.openai.com/v1"
+ASSESSMENT_MODES = ("overlap", "after-ack", "blocking")
+ASSESSORS = ("openai", "heuristic")
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a friendly, professional interviewer holding a short spoken interview. Greet the "
+    "candidate, then ask one question at a time and wait for the answer. Keep your turns short. When "
+    "you have asked all your questions and heard the answers, call the end_interview tool instead of "
+    "saying goodbye yourself: the assessment follows."
+)
+
+_SECRET_FIELDS = frozenset({"api_key"})
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass
+class SessionConfig:
+    """Everything a session needs to know. Times are seconds unless named otherwise."""
+
+    base_url: str = HOSTED_BASE_URL
+    model: str = "gpt-realtime"
+    api_key: str | None = None  # default: the environment variable `api_key_env` at connect time
+    api_key_env: str = "OPENAI_API_KEY"
+    voice: str = "marin"
+    instructions: str = DEFAULT_INSTRUCTIONS
+    language: str = "en"
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    # connection
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    close_timeout: float = 2.0
+    connect_timeout: float = 10.0
+    # assessment
+    assessment_mode: str = "overlap"  # overlap | after-ack | blocking (the original bug, to reproduce it)
+    prompt: str = "default"
+    assessor: str = "openai"  # openai | heuristic
+    assessment_model: str = "gpt-4o-mini"
+    ack_text: str = "Thank you. I'm preparing your assessment now; it will take a moment."
+    goodbye_text: str = "That's everything from me. Thank you for your time, and goodbye."
+    # per-phase timeouts
+    response_created_timeout: float = 15.0  # request sent -> response.created
+    speaking_timeout: float = 120.0  # response.created -> done and played
+    report_timeout: float = 90.0  # report started -> ready
+    sequencer_timeout: float = 30.0  # wait for the active response's response.done before a new request
+    session_updated_timeout: float = 5.0  # session.update -> session.updated
+    # limits (None: no limit)
+    max_questions: int | None = None
+    max_minutes: float | None = None
+    # audio
+    speed: float = 1.0  # audio clock multiplier for virtual output and the simulated candidate
+    chunk_ms: int = 40
+    vad_threshold: float = 0.5
+    vad_prefix_padding_ms: int = 300
+    vad_silence_duration_ms: int = 500
+    # recording
+    out_dir: Path = field(default_factory=lambda: Path("data/sessions"))
+    stall_threshold: float = 0.05
+    tick_interval: float = 0.05
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        if self.assessment_mode not in ASSESSMENT_MODES:
+            raise ConfigError(f"assessment_mode must be one of {', '.join(ASSESSMENT_MODES)}; "
+                              f"got {self.assessment_mode!r}")
+        if self.assessor not in ASSESSORS:
+            raise ConfigError(f"assessor must be one of {', '.join(ASSESSORS)}; got {self.assessor!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in {"max_questions", "max_minutes"}:
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                          or value <= 0):
+                    raise ConfigError(f"{f.name} must be a positive number or unset; got {value!r}")
+            elif f.type in ("float", "int") and (isinstance(value, bool) or not isinstance(value, int | float)
+                                                 or value <= 0):
+                raise ConfigError(f"{f.name} must be a positive number; got {value!r}")
+        if urlsplit(self.base_url).scheme not in ("http", "https", "ws", "wss"):
+            raise ConfigError(f"base_url must be an http(s) or ws(s) URL; got {self.base_url!r}")
+
+    # --- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SessionConfig:
+        """Read a TOML file: keys at the top level or in a ``[session]`` table."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        if isinstance(raw.get("session"), dict):
+            raw = {**{k: v for k, v in raw.items() if k != "session"}, **raw["session"]}
+        if "api_key" in raw:
+            raise ConfigError(f"{path}: api_key does not belong in a config file; set it in the "
+                              "environment (OPENAI_API_KEY, or the variable named by api_key_env)")
+        try:
+            return cls().with_overrides(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> SessionConfig:
+        """A copy with these settings changed; unknown names or wrong types give a clear error."""
+        known = {f.name: f for f in fields(self)}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {}
+        for name, value in overrides.items():
+            values[name] = _coerce(name, known[name].type, value)
+        return dataclasses.replace(self, **values)
+
+    # --- views ------------------------------------------------------------------------------------
+
+    def resolve_api_key(self) -> str | None:
+        """The key: given, else from the environment variable `api_key_env`."""
+        return self.api_key or os.environ.get(self.api_key_env) or None
+
+    @property
+    def is_hosted(self) -> bool:
+        return urlsplit(self.base_url).hostname == "api.openai.com"
+
+    @property
+    def realtime_url(self) -> str:
+        """``ws(s)://.../v1/realtime?model=...`` from ``base_url``."""
+        parts = urlsplit(self.base_url)
+        scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+        path = parts.path.rstrip("/")
+        if not path.endswith("/realtime"):
+            path += "/realtime"
+        return urlunsplit((scheme, parts.netloc, path, f"model={self.model}", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot without secrets."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in _SECRET_FIELDS:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _coerce(name: str, type_: Any, value: Any) -> Any:
+    """Check (and gently convert: int -> float, str -> Path) one override."""
+    type_name = str(type_)
+    if name == "out_dir":
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{name} must be a path; got {value!r}")
+        return Path(value)
+    if value is None and "None" in type_name:
+        return None
+    if type_name.startswith("float") or "float" in type_name:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number; got {value!r}")
+        return float(value)
+    if type_name.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer; got {value!r}")
+        return value
+    if "str" in type_name and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string; got {value!r}")
+    return value

@@ -1,0 +1,10 @@
+"""A local OpenAI-compatible Realtime emulator: a scripted interviewer with faults on demand.
+
+``async with Emulator("default") as emu:`` then point any realtime client at ``emu.realtime_url`` (or
+``AsyncOpenAI(base_url=emu.base_url)``); ``Emulator.in_thread(...)`` serves it from its own thread.
+See docs/emulator.md.
+"""
+
+from interview_kit.emulator.app import Emulator, EmulatorThread
+
+__all__ = ["Emulator", "EmulatorThread"]

@@ -1,0 +1,607 @@
+"""One realtime connection: the conversation state, the client events it accepts and the events it sends.
+
+The connection runs three kinds of task: the reader (this class's `run`), the keepalive pinger, and at
+most one response at a time (`responses.ResponseRun`). Bad client input becomes an ``error`` event,
+never an exception that ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from interview_kit.emulator import events as ev
+from interview_kit.emulator.faults import ConnectionFaults
+from interview_kit.emulator.responses import ResponseRun
+from interview_kit.emulator.script import InterviewScript
+from interview_kit.emulator.session_config import ConfigError, apply_update, default_session, tool_names
+from interview_kit.emulator.vad import EnergyVad
+from interview_kit.scenario import Fault, Scenario
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the frame limit is 4x this)
+MIN_COMMIT_MS = 100
+BYTES_PER_MS = 48  # PCM16 24 kHz mono
+
+
+class ClientEventError(Exception):
+    """A client event the emulator rejects; becomes an ``error`` event with this code and param."""
+
+    def __init__(self, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.param = code, param
+
+
+def _field(
+    event: dict[str, Any], name: str, kinds: tuple[type, ...], what: str, required: bool = True
+) -> Any:
+    if name not in event or event[name] is None:
+        if required:
+            raise ClientEventError(
+                f"Missing required parameter: '{name}'.", "missing_required_parameter", name
+            )
+        return None
+    value = event[name]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ClientEventError(
+            f"Invalid type for '{name}': expected {what}, but got {type(value).__name__}.",
+            "invalid_type",
+            name,
+        )
+    return value
+
+
+class RealtimeConversation:
+    """The server side of one `/v1/realtime` websocket."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, scenario: Scenario, model: str
+    ) -> None:
+        self.ws = ws
+        self.request = request
+        self.scenario = scenario
+        self.loop = asyncio.get_running_loop()
+        self.session = default_session(model)
+        self.script = InterviewScript(scenario)
+        self.faults = ConnectionFaults(scenario)
+        self.conversation_id = ev.new_id("conv")
+        self.items: dict[str, dict[str, Any]] = {}
+        self.last_item_id: str | None = None
+        self.audio_ms: dict[str, int] = {}  # assistant item id -> its audio length, for truncation
+        td = self.turn_detection
+        self.vad = EnergyVad(
+            td.get("threshold", 0.5), td.get("prefix_padding_ms", 300), td.get("silence_duration_ms", 500)
+        )
+        self.input_bytes = 0  # all audio appended since connect: the stream the VAD positions count in
+        self.buffer_bytes = 0  # audio appended since the last commit or clear
+        self.speech_item_id: str | None = None
+        self.active: ResponseRun | None = None
+        self.running = asyncio.Event()  # cleared while a `stall` fault holds the server
+        self.running.set()
+        self.closed = False
+        self.started_at = self.loop.time()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pong: asyncio.Future[None] | None = None
+        self._requests_left = 5000
+        self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "session.update": self._session_update,
+            "input_audio_buffer.append": self._append,
+            "input_audio_buffer.commit": self._commit,
+            "input_audio_buffer.clear": self._clear,
+            "conversation.item.create": self._item_create,
+            "conversation.item.truncate": self._item_truncate,
+            "conversation.item.delete": self._item_delete,
+            "conversation.item.retrieve": self._item_retrieve,
+            "response.create": self._response_create,
+            "response.cancel": self._response_cancel,
+            "output_audio_buffer.clear": self._output_clear,
+        }
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def turn_detection(self) -> dict[str, Any]:
+        """The session's turn detection, or {} when it is off."""
+        return self.session["audio"]["input"].get("turn_detection") or {}
+
+    @property
+    def speed(self) -> float:
+        return self.scenario.speed
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.send_text(ev.dumps(event))
+
+    async def send_text(self, text: str) -> None:
+        """Send one event; a connection already gone is not an error (the reader will notice)."""
+        if self.closed:
+            return
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("send after close: %s", exc)
+            self.closed = True
+
+    async def send_error(
+        self,
+        message: str,
+        code: str | None,
+        param: str | None = None,
+        event_id: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None:
+        await self.send(ev.error_event(message, code=code, param=param, event_id=event_id, type_=type_))
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with a close frame (waits briefly for the client's reply)."""
+        if self.closed:
+            return
+        self.closed = True
+        log.info("closing connection: %s %s", code, reason)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode("utf-8"))
+
+    def abort(self) -> None:
+        """Drop the TCP connection with no close frame, as a network failure would."""
+        self.closed = True
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def shutdown(self) -> None:
+        """Server stopping: close with 1001, or drop the connection if the client does not answer."""
+        try:
+            await asyncio.wait_for(self.close(1001, "server shutting down"), 1.0)
+        except TimeoutError:
+            self.abort()
+
+    # ---- the connection's life ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; every task it started ends with it."""
+        await self.send(ev.event("session.created", session=self.session))
+        self.spawn(self._keepalive())
+        for fault in self.faults.at_connect():
+            self.spawn(self._timed_fault(fault, self.started_at))
+        try:
+            await self._read_loop()
+        finally:
+            self.closed = True
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=2.0)
+
+    async def _read_loop(self) -> None:
+        while not self.closed:
+            if not self.running.is_set():
+                await self.running.wait()
+            msg = await self.ws.receive()
+            if not self.running.is_set():  # a stall began while this frame was on its way: hold it
+                await self.running.wait()
+            if msg.type is WSMsgType.TEXT:
+                await self.handle_text(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await self.send_error(
+                    "Binary frames are not supported; send JSON events as text frames.", "invalid_value"
+                )
+            elif msg.type is WSMsgType.PING:
+                with contextlib.suppress(Exception):
+                    await self.ws.pong(msg.data)
+            elif msg.type is WSMsgType.PONG:
+                if self._pong is not None and not self._pong.done():
+                    self._pong.set_result(None)
+            else:  # CLOSE, CLOSING, CLOSED, ERROR
+                if msg.type is WSMsgType.ERROR:
+                    log.info("websocket error: %s", msg.data)
+                break
+
+    async def _keepalive(self) -> None:
+        """Ping every `ping_interval`; no pong within `ping_timeout` closes with 1011 (wall-clock times)."""
+        interval, timeout = self.scenario.ping_interval, self.scenario.ping_timeout
+        while not self.closed:
+            await asyncio.sleep(interval)
+            await self.running.wait()
+            self._pong = self.loop.create_future()
+            try:
+                await self.ws.ping(os.urandom(4))
+            except Exception:  # the transport is gone; the reader ends the connection
+                return
+            deadline = self.loop.time() + timeout
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._pong), max(0.0, deadline - self.loop.time()))
+                    break
+                except TimeoutError:
+                    if self.running.is_set():
+                        log.info("no pong within %.1f s: closing with 1011", timeout)
+                        await self.close(1011, "keepalive ping timeout")
+                        self.abort()
+                        return
+                    await self.running.wait()  # our own stall: the pong may be waiting unread
+                    deadline = self.loop.time() + timeout
+
+    # ---- faults on a timer --------------------------------------------------------------------------
+
+    async def _timed_fault(self, fault: Fault, origin: float) -> None:
+        """Fire a drop / stall / error_event `fault.at` (audio-clock seconds) after `origin`."""
+        delay = origin + (fault.at or 0.0) / self.speed - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self.closed or not self.faults.take(fault):
+            return
+        log.info("fault %s fires", fault.kind)
+        if fault.kind == "drop":
+            if fault.mode == "close_1011":
+                await self.close(1011, "internal server error")
+            self.abort()
+        elif fault.kind == "stall":
+            self.running.clear()
+            try:
+                await asyncio.sleep(fault.seconds)
+            finally:
+                self.running.set()
+        elif fault.kind == "error_event":
+            await self.send_error(fault.message, fault.code, type_="server_error")
+
+    def response_started(self, purpose: str | None) -> None:
+        """Called at each `response.created`: start the faults timed from a response of this purpose."""
+        now = self.loop.time()
+        for fault in self.faults.at_response(purpose):
+            self.spawn(self._timed_fault(fault, now))
+
+    # ---- client events ---------------------------------------------------------------------------
+
+    async def handle_text(self, text: str) -> None:
+        """Parse and dispatch one client event; every failure becomes an ``error`` event."""
+        event_id: str | None = None
+        try:
+            if len(text) > MAX_EVENT_BYTES:
+                raise ClientEventError(
+                    f"Event too large: {len(text)} bytes; the maximum is {MAX_EVENT_BYTES} bytes.",
+                    "event_too_large",
+                )
+            try:
+                event = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ClientEventError(
+                    f"Invalid JSON: {exc.msg} at position {exc.pos}.", "invalid_json"
+                ) from None
+            if not isinstance(event, dict):
+                raise ClientEventError("Invalid event: expected a JSON object.", "invalid_type")
+            if isinstance(event.get("event_id"), str):
+                event_id = event["event_id"]
+            kind = _field(event, "type", (str,), "a string")
+            handler = self._handlers.get(kind)
+            if handler is None:
+                raise ClientEventError(
+                    f"Invalid value: '{kind[:64]}'. Supported values are: "
+                    + ", ".join(f"'{k}'" for k in self._handlers)
+                    + ".",
+                    "invalid_value",
+                    "type",
+                )
+            await handler(event)
+        except ClientEventError as exc:
+            await self.send_error(str(exc), exc.code, exc.param, event_id)
+        except ConfigError as exc:
+            await self.send_error(str(exc), exc.code, exc.param, event_id)
+        except Exception:  # a bug here must not end the interview
+            log.exception("error handling a client event")
+            await self.send_error(
+                "The server had an error while processing your request.",
+                "server_error",
+                event_id=event_id,
+                type_="server_error",
+            )
+
+    async def _session_update(self, event: dict[str, Any]) -> None:
+        update = _field(event, "session", (dict,), "an object")
+        self.session = apply_update(self.session, update)
+        td = self.turn_detection
+        if td.get("type") == "server_vad":
+            self.vad.configure(td["threshold"], td["prefix_padding_ms"], td["silence_duration_ms"])
+        elif td:
+            self.vad.configure(0.5, 300, 500)
+        else:
+            self.vad.reset()
+            self.speech_item_id = None
+        await self.send(ev.event("session.updated", session=self.session))
+
+    async def _append(self, event: dict[str, Any]) -> None:
+        audio = _field(event, "audio", (str,), "a string")
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise ClientEventError(
+                "Invalid 'audio'. Expected base64-encoded PCM16 audio.", "invalid_value", "audio"
+            ) from None
+        self.input_bytes += len(pcm)
+        self.buffer_bytes += len(pcm)
+        for vad_event in self.vad.feed(pcm):
+            if not self.turn_detection:
+                continue
+            if vad_event.kind == "started":
+                await self._speech_started(vad_event.at_ms)
+            else:
+                await self._speech_stopped(vad_event.at_ms)
+        if not self.turn_detection:
+            self.vad.reset()
+
+    async def _speech_started(self, at_ms: int) -> None:
+        self.speech_item_id = ev.new_id("item")
+        await self.send(
+            ev.event("input_audio_buffer.speech_started", audio_start_ms=at_ms, item_id=self.speech_item_id)
+        )
+        active = self.active
+        if active is not None and self.turn_detection.get("interrupt_response", True):
+            await active.cancel("turn_detected")
+
+    async def _speech_stopped(self, at_ms: int) -> None:
+        item_id = self.speech_item_id or ev.new_id("item")
+        self.speech_item_id = None
+        await self.send(ev.event("input_audio_buffer.speech_stopped", audio_end_ms=at_ms, item_id=item_id))
+        await self._commit_user_audio(item_id)
+        if self.turn_detection.get("create_response", True):
+            if self.active is not None and self.active.cancelling:  # an interrupted response is ending
+                await self.active.wait_finished(2.0)
+            if self.active is None:
+                self._start_response({}, None)
+            else:
+                log.info("speech stopped during an active response: no new response")
+
+    async def _commit(self, event: dict[str, Any]) -> None:
+        if self.buffer_bytes < MIN_COMMIT_MS * BYTES_PER_MS:
+            raise ClientEventError(
+                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
+                f"but buffer only has {self.buffer_bytes / BYTES_PER_MS:.2f}ms of audio.",
+                "input_audio_buffer_commit_empty",
+            )
+        self.vad.reset()
+        item_id = self.speech_item_id or ev.new_id("item")
+        self.speech_item_id = None
+        await self._commit_user_audio(item_id)
+
+    async def _commit_user_audio(self, item_id: str) -> None:
+        """Committed speech becomes a user item whose transcript is the scenario's next answer."""
+        seconds = self.buffer_bytes / (BYTES_PER_MS * 1000)
+        self.buffer_bytes = 0
+        previous = self.last_item_id
+        await self.send(ev.event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous))
+        item = ev.user_audio_item(item_id, None)
+        self._store(item)
+        await self.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
+        await self.send(ev.event("conversation.item.done", item=item, previous_item_id=previous))
+        transcript = self.script.record_answer()
+        item["content"][0]["transcript"] = transcript
+        await self.send(
+            ev.event(
+                "conversation.item.input_audio_transcription.completed",
+                item_id=item_id,
+                content_index=0,
+                transcript=transcript,
+                usage={"type": "duration", "seconds": round(seconds, 3)},
+            )
+        )
+
+    async def _clear(self, event: dict[str, Any]) -> None:
+        self.buffer_bytes = 0
+        self.vad.reset()
+        self.speech_item_id = None
+        await self.send(ev.event("input_audio_buffer.cleared"))
+
+    def _store(self, item: dict[str, Any]) -> None:
+        self.items[item["id"]] = item
+        self.last_item_id = item["id"]
+
+    async def _item_create(self, event: dict[str, Any]) -> None:
+        item = _field(event, "item", (dict,), "an object")
+        previous = _field(event, "previous_item_id", (str,), "a string", required=False)
+        if previous is not None and previous != "root" and previous not in self.items:
+            raise ClientEventError(
+                f"Invalid 'previous_item_id': no item with id '{previous}'.",
+                "invalid_value",
+                "previous_item_id",
+            )
+        item = dict(item)
+        kind = item.get("type")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "system", "assistant"):
+                raise ClientEventError(
+                    "Invalid value for 'item.role': use 'user', 'system' or 'assistant'.",
+                    "invalid_value",
+                    "item.role",
+                )
+            content = item.get("content")
+            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
+                raise ClientEventError(
+                    "Invalid type for 'item.content': expected an array of objects.",
+                    "invalid_type",
+                    "item.content",
+                )
+            for i, part in enumerate(content):
+                if part.get("type") == "input_audio" and part.get("audio") is not None:
+                    try:
+                        base64.b64decode(str(part["audio"]), validate=True)
+                    except (binascii.Error, ValueError):
+                        raise ClientEventError(
+                            "Invalid 'audio'. Expected base64-encoded PCM16 audio.",
+                            "invalid_value",
+                            f"item.content[{i}].audio",
+                        ) from None
+        elif kind == "function_call_output":
+            for name in ("call_id", "output"):
+                if not isinstance(item.get(name), str):
+                    raise ClientEventError(
+                        f"Missing required parameter: 'item.{name}'.",
+                        "missing_required_parameter",
+                        f"item.{name}",
+                    )
+        elif kind == "function_call":
+            for name in ("name", "arguments"):
+                if not isinstance(item.get(name), str):
+                    raise ClientEventError(
+                        f"Missing required parameter: 'item.{name}'.",
+                        "missing_required_parameter",
+                        f"item.{name}",
+                    )
+        else:
+            raise ClientEventError(
+                f"Invalid value: '{kind}'. Supported values are: 'message', 'function_call' and "
+                "'function_call_output'.",
+                "invalid_value",
+                "item.type",
+            )
+        item.setdefault("id", ev.new_id("item"))
+        if not isinstance(item["id"], str):
+            raise ClientEventError(
+                "Invalid type for 'item.id': expected a string.", "invalid_type", "item.id"
+            )
+        item["object"], item["status"] = "realtime.item", "completed"
+        prev = self.last_item_id if previous is None else previous
+        self._store(item)
+        await self.send(ev.event("conversation.item.added", item=item, previous_item_id=prev))
+        await self.send(ev.event("conversation.item.done", item=item, previous_item_id=prev))
+        if kind == "message" and item.get("role") == "user":
+            self.script.record_answer()
+
+    def _item(self, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        item_id = _field(event, "item_id", (str,), "a string")
+        item = self.items.get(item_id)
+        if item is None:
+            raise ClientEventError(
+                f"Item with item_id not found: {item_id[:64]}", "item_not_found", "item_id"
+            )
+        return item_id, item
+
+    async def _item_truncate(self, event: dict[str, Any]) -> None:
+        item_id, item = self._item(event)
+        content_index = _field(event, "content_index", (int,), "an integer")
+        audio_end_ms = _field(event, "audio_end_ms", (int,), "an integer")
+        if item.get("role") != "assistant" or content_index != 0:
+            raise ClientEventError(
+                "Only the audio of an assistant message can be truncated.", "invalid_value", "item_id"
+            )
+        duration_ms = self.audio_ms.get(item_id, 0)
+        if audio_end_ms < 0 or audio_end_ms > duration_ms:
+            raise ClientEventError(
+                f"Audio content of {duration_ms}ms is shorter than {audio_end_ms}ms.",
+                "invalid_value",
+                "audio_end_ms",
+            )
+        await self.send(
+            ev.event(
+                "conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=audio_end_ms
+            )
+        )
+
+    async def _item_delete(self, event: dict[str, Any]) -> None:
+        item_id, _ = self._item(event)
+        del self.items[item_id]
+        if self.last_item_id == item_id:
+            self.last_item_id = next(reversed(self.items), None)
+        await self.send(ev.event("conversation.item.deleted", item_id=item_id))
+
+    async def _item_retrieve(self, event: dict[str, Any]) -> None:
+        _, item = self._item(event)
+        await self.send(ev.event("conversation.item.retrieved", item=item))
+
+    async def _response_create(self, event: dict[str, Any]) -> None:
+        params = _field(event, "response", (dict,), "an object", required=False) or {}
+        if self.active is not None:
+            raise ClientEventError(
+                f"Conversation already has an active response in progress: {self.active.response_id}. "
+                "Wait until the response is finished before creating a new one.",
+                "conversation_already_has_active_response",
+            )
+        for name, kinds, what in (
+            ("instructions", (str,), "a string"),
+            ("metadata", (dict,), "an object"),
+            ("conversation", (str,), "a string"),
+            ("output_modalities", (list,), "an array"),
+            ("tools", (list,), "an array"),
+        ):
+            _field(params, name, kinds, what, required=False)
+        metadata = params.get("metadata")
+        if metadata is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+        ):
+            raise ClientEventError(
+                "Invalid 'response.metadata': keys and values must be strings.",
+                "invalid_type",
+                "response.metadata",
+            )
+        if params.get("conversation", "auto") not in ("auto", "none"):
+            raise ClientEventError(
+                "Invalid value for 'response.conversation': use 'auto' or 'none'.",
+                "invalid_value",
+                "response.conversation",
+            )
+        modalities = params.get("output_modalities")
+        if modalities is not None and (not modalities or any(m not in ("audio", "text") for m in modalities)):
+            raise ClientEventError(
+                "Invalid value for 'response.output_modalities': use ['audio'] or ['text'].",
+                "invalid_value",
+                "response.output_modalities",
+            )
+        self._start_response(params, metadata)
+
+    def _start_response(self, params: dict[str, Any], metadata: dict[str, str] | None) -> None:
+        in_conversation = params.get("conversation", "auto") != "none"
+        tools = params.get("tools")
+        names = tool_names(tools if tools is not None else self.session.get("tools") or [])
+        instructions = params.get("instructions")
+        line = self.script.next_line(instructions, names, in_conversation)
+        modalities = params.get("output_modalities") or self.session["output_modalities"]
+        run = ResponseRun(
+            self,
+            line,
+            metadata=metadata,
+            in_conversation=in_conversation,
+            modality="text" if "audio" not in modalities else "audio",
+        )
+        self.active = run
+        run.start()
+
+    def response_finished(self, run: ResponseRun) -> None:
+        if self.active is run:
+            self.active = None
+
+    def next_rate_limits(self, tokens: int) -> dict[str, Any]:
+        self._requests_left = max(0, self._requests_left - 1)
+        return ev.rate_limits(self._requests_left, max(0, 40000 - tokens))
+
+    async def _response_cancel(self, event: dict[str, Any]) -> None:
+        response_id = _field(event, "response_id", (str,), "a string", required=False)
+        active = self.active
+        if (
+            active is None
+            or active.cancelling
+            or (response_id is not None and response_id != active.response_id)
+        ):
+            raise ClientEventError(
+                "Cancellation failed: no active response found.", "response_cancel_not_active"
+            )
+        await active.cancel("client_cancelled")
+
+    async def _output_clear(self, event: dict[str, Any]) -> None:
+        raise ClientEventError(
+            "output_audio_buffer.clear is only supported for WebRTC connections.", "invalid_value", "type"
+        )

@@ -1,0 +1,291 @@
+"""One response of the scripted interviewer, from `response.created` to `response.done`.
+
+Audio is paced on an absolute schedule: delta k leaves at ``first_audio + k * chunk / (speed * rate)``
+measured from one loop.time() origin, so timer jitter never accumulates into drift. Transcript words
+go out with the chunk in which they start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from interview_kit.emulator import events as ev
+from interview_kit.emulator import speech
+from interview_kit.emulator.script import Line
+
+if TYPE_CHECKING:
+    from interview_kit.emulator.realtime import RealtimeConversation
+
+log = logging.getLogger(__name__)
+
+AUDIO_TOKENS_PER_SECOND = 20  # roughly what the hosted API bills for output audio
+
+
+class ResponseRun:
+    """A response in flight; `cancel` ends it early with status ``cancelled``."""
+
+    def __init__(
+        self,
+        conv: RealtimeConversation,
+        line: Line,
+        *,
+        metadata: dict[str, str] | None,
+        in_conversation: bool,
+        modality: str,
+    ) -> None:
+        self.conv = conv
+        self.line = line
+        self.metadata = metadata
+        # what a fault's `during` matches: the client's purpose, else the script's own label
+        self.purpose = (metadata or {}).get("purpose") or line.label
+        self.echo = conv.faults.echo_metadata(self.purpose)
+        self.in_conversation = in_conversation
+        self.modality = modality
+        self.response_id = ev.new_id("resp")
+        self.item_id = ev.new_id("item")
+        self.call_id = ev.new_id("call")
+        self.cancelling = False
+        self.cancel_reason = ""
+        self.created_sent = False
+        self.item_added = False
+        self.part_added = False
+        self.spoken: list[str] = []  # transcript words sent so far
+        self.audio_seconds = 0.0  # audio sent so far
+        self.finished = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.running = False
+
+    # ---- control --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.task = self.conv.spawn(self._run())
+
+    async def cancel(self, reason: str) -> None:
+        """Stop the response (reason ``client_cancelled`` or ``turn_detected``) and wait for its
+        ``response.done``, so that it precedes whatever the caller sends next."""
+        if self.cancelling or self.finished.is_set() or self.task is None:
+            return
+        self.cancelling, self.cancel_reason = True, reason
+        if self.running:  # a task cancelled before its first step would never run its handler
+            self.task.cancel()
+        await self.wait_finished(2.0)
+
+    async def wait_finished(self, limit: float) -> None:
+        try:
+            await asyncio.wait_for(self.finished.wait(), limit)
+        except TimeoutError:
+            log.warning("response %s did not finish within %.1f s", self.response_id, limit)
+
+    # ---- the response -----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self.running = True
+        try:
+            try:
+                if self.cancelling:
+                    raise asyncio.CancelledError
+                await self._body()
+            except asyncio.CancelledError:
+                if not self.cancelling:
+                    raise
+                await self._finish_cancelled()
+        finally:
+            self.conv.response_finished(self)
+            self.finished.set()
+
+    async def _body(self) -> None:
+        latency = self.conv.scenario.latency
+        await asyncio.sleep(latency.response_created / self.conv.speed)
+        await self._send_created()
+        if self.line.kind == "call":
+            item = await self._function_call()
+        else:
+            item = await self._message()
+        await self._send_done("completed", item)
+
+    def _response(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        voice = self.conv.session["audio"]["output"].get("voice")
+        return ev.response_object(
+            self.response_id,
+            status=status,
+            metadata=self.metadata if self.echo else None,
+            modalities=[self.modality],
+            conversation_id=self.conv.conversation_id if self.in_conversation else None,
+            output=output,
+            voice=voice if isinstance(voice, str) else "alloy",
+            usage=usage,
+            status_details=details,
+        )
+
+    async def _send_created(self) -> None:
+        await self.conv.send(ev.event("response.created", response=self._response("in_progress", [])))
+        self.created_sent = True
+        self.conv.response_started(self.purpose)
+
+    async def _send_done(
+        self, status: str, item: dict[str, Any] | None, details: dict[str, Any] | None = None
+    ) -> None:
+        words = (
+            len(" ".join(self.spoken).split()) if self.line.kind == "speak" else len(self.line.arguments) // 4
+        )
+        text_tokens = math.ceil(words * 1.3)
+        audio_tokens = math.ceil(self.audio_seconds * AUDIO_TOKENS_PER_SECOND)
+        input_tokens = 20 + len(self.conv.items) * 12
+        usage = ev.usage(input_tokens, text_tokens, audio_tokens)
+        response = self._response(status, [item] if item else [], usage, details)
+        await self.conv.send(ev.event("response.done", response=response))
+        await self.conv.send(self.conv.next_rate_limits(usage["total_tokens"]))
+
+    def _ids(self) -> dict[str, Any]:
+        return {"response_id": self.response_id, "item_id": self.item_id, "output_index": 0}
+
+    async def _add_item(self, item: dict[str, Any]) -> None:
+        await self.conv.send(
+            ev.event("response.output_item.added", response_id=self.response_id, output_index=0, item=item)
+        )
+        self.item_added = True
+        if self.in_conversation:
+            previous = self.conv.last_item_id
+            self.conv._store(item)
+            await self.conv.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
+
+    async def _finish_item(self, item: dict[str, Any]) -> None:
+        await self.conv.send(
+            ev.event("response.output_item.done", response_id=self.response_id, output_index=0, item=item)
+        )
+        if self.in_conversation:
+            self.conv.items[self.item_id] = item
+            await self.conv.send(ev.event("conversation.item.done", item=item))
+
+    async def _function_call(self) -> dict[str, Any]:
+        name, arguments = self.line.name, self.line.arguments
+        await self._add_item(ev.function_call_item(self.item_id, self.call_id, name, "", "in_progress"))
+        step = max(1, math.ceil(len(arguments) / 3))
+        for i in range(0, len(arguments), step):
+            await self.conv.send(
+                ev.event(
+                    "response.function_call_arguments.delta",
+                    call_id=self.call_id,
+                    delta=arguments[i : i + step],
+                    **self._ids(),
+                )
+            )
+        await self.conv.send(
+            ev.event(
+                "response.function_call_arguments.done",
+                call_id=self.call_id,
+                name=name,
+                arguments=arguments,
+                **self._ids(),
+            )
+        )
+        item = ev.function_call_item(self.item_id, self.call_id, name, arguments, "completed")
+        await self._finish_item(item)
+        return item
+
+    async def _message(self) -> dict[str, Any]:
+        conv = self.conv
+        await self._add_item(
+            ev.assistant_item(self.item_id, status="in_progress", modality=self.modality, transcript=None)
+        )
+        part = (
+            {"type": "audio", "transcript": ""} if self.modality == "audio" else {"type": "text", "text": ""}
+        )
+        await conv.send(ev.event("response.content_part.added", content_index=0, part=part, **self._ids()))
+        self.part_added = True
+        delay = conv.scenario.latency.first_audio + conv.faults.first_audio_delay(self.purpose)
+        await asyncio.sleep(delay / conv.speed)
+        if self.modality == "audio":
+            await self._speak()
+        else:
+            await self._write()
+        return await self._close_content("completed")
+
+    async def _write(self) -> None:
+        """Text output: one delta per word, no pacing (text has no clock)."""
+        for word in speech.utterance_words(self.line.text):
+            await self.conv.send(
+                ev.event("response.output_text.delta", content_index=0, delta=word, **self._ids())
+            )
+            self.spoken.append(word)
+
+    async def _speak(self) -> None:
+        conv = self.conv
+        wpm = conv.scenario.interviewer.words_per_minute * float(
+            conv.session["audio"]["output"].get("speed") or 1.0
+        )
+        utt = speech.utterance(self.line.text, wpm)
+        rate = conv.speed * conv.faults.audio_rate(self.purpose)
+        loop = conv.loop
+        words, n_words, w = utt.words, len(utt.words), 0
+        position = 0.0
+        origin = loop.time()
+        for chunk, seconds in zip(utt.chunks, utt.chunk_seconds, strict=True):
+            wait = origin + position / rate - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not conv.running.is_set():  # a stall: resume later, shifting the schedule
+                held = loop.time()
+                await conv.running.wait()
+                origin += loop.time() - held
+            await conv.send_text(ev.audio_delta_json(self.response_id, self.item_id, chunk))
+            position += seconds
+            self.audio_seconds = position
+            conv.audio_ms[self.item_id] = int(position * 1000)
+            while w < n_words and words[w][1] < position - 1e-6:  # the word starts in this chunk
+                await conv.send(
+                    ev.event(
+                        "response.output_audio_transcript.delta",
+                        content_index=0,
+                        delta=words[w][0],
+                        **self._ids(),
+                    )
+                )
+                self.spoken.append(words[w][0])
+                w += 1
+
+    async def _close_content(self, status: str) -> dict[str, Any]:
+        text = "".join(self.spoken)
+        conv = self.conv
+        if self.modality == "audio":
+            await conv.send(ev.event("response.output_audio.done", content_index=0, **self._ids()))
+            await conv.send(
+                ev.event(
+                    "response.output_audio_transcript.done", content_index=0, transcript=text, **self._ids()
+                )
+            )
+            part = {"type": "audio", "transcript": text}
+        else:
+            await conv.send(ev.event("response.output_text.done", content_index=0, text=text, **self._ids()))
+            part = {"type": "text", "text": text}
+        await conv.send(ev.event("response.content_part.done", content_index=0, part=part, **self._ids()))
+        item = ev.assistant_item(self.item_id, status=status, modality=self.modality, transcript=text)
+        await self._finish_item(item)
+        return item
+
+    async def _finish_cancelled(self) -> None:
+        """Close what was opened, then ``response.done`` with status ``cancelled``."""
+        if not self.created_sent:
+            await self._send_created()
+        item: dict[str, Any] | None = None
+        if self.item_added and self.line.kind == "speak":
+            if self.part_added:
+                item = await self._close_content("incomplete")
+            else:
+                item = ev.assistant_item(
+                    self.item_id, status="incomplete", modality=self.modality, transcript=""
+                )
+                await self._finish_item(item)
+        elif self.item_added:
+            item = ev.function_call_item(self.item_id, self.call_id, self.line.name, "", "incomplete")
+            await self._finish_item(item)
+        await self._send_done("cancelled", item, {"type": "cancelled", "reason": self.cancel_reason})

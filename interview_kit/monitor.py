@@ -1,0 +1,172 @@
+"""Instruments for the failure the toolkit studies: a blocked event loop and unanswered keepalive pings.
+
+`LoopLagMonitor` wakes every few milliseconds and measures how late its timer fired; a late timer means
+nothing ran on the loop meanwhile (a synchronous report on the loop stalls it for seconds, and the
+server's pings go unanswered). `KeepaliveMonitor` pings the server itself and records each round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_STOP_TIMEOUT = 2.0
+
+
+async def _stop_task(task: asyncio.Task[None] | None, name: str) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=_STOP_TIMEOUT)
+    except asyncio.CancelledError:
+        if not task.done():  # we were cancelled ourselves, not the monitor
+            raise
+    except TimeoutError:
+        log.warning("%s did not stop within %.0f s", name, _STOP_TIMEOUT)
+
+
+class LoopLagMonitor:
+    """Records every event-loop stall longer than `threshold` seconds: how late a `interval` timer fired.
+
+    `on_stall(start, duration)` is called on the loop with the clock time the timer was due and how late
+    it fired. `stalls` keeps them all; `longest_stall` is the worst (0.0 when none).
+    """
+
+    def __init__(
+        self,
+        on_stall: Callable[[float, float], None] | None,
+        *,
+        threshold: float = 0.05,
+        interval: float = 0.01,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if threshold <= 0 or interval <= 0:
+            raise ValueError("threshold and interval must be positive")
+        self.on_stall = on_stall
+        self.threshold = threshold
+        self.interval = interval
+        self._clock = clock
+        self.stalls: list[tuple[float, float]] = []
+        self.longest_stall = 0.0
+        self.lags_seen = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start watching the running loop (call from a coroutine); a second call is a no-op."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-monitor")
+
+    async def stop(self) -> None:
+        """Stop watching; `stalls` and `longest_stall` stay readable."""
+        task, self._task = self._task, None
+        await _stop_task(task, "loop lag monitor")
+
+    def _record(self, start: float, duration: float) -> None:
+        self.stalls.append((start, duration))
+        self.longest_stall = max(self.longest_stall, duration)
+        if self.on_stall is not None:
+            try:
+                self.on_stall(start, duration)
+            except Exception:
+                log.exception("on_stall handler raised")
+
+    async def _run(self) -> None:
+        while True:
+            due = self._clock() + self.interval
+            await asyncio.sleep(self.interval)
+            lag = self._clock() - due
+            self.lags_seen += 1
+            if lag > self.threshold:
+                self._record(due, lag)
+
+
+class KeepaliveMonitor:
+    """Pings the server every `interval` seconds and reports each round trip (seconds, None on timeout).
+
+    `ping` is e.g. a websockets connection's ``ws.ping``: calling and awaiting it sends the ping and gives
+    back an awaitable that completes on the pong. A closed connection (or any error from `ping`) ends the
+    monitor quietly; it never raises out of its task.
+    """
+
+    def __init__(
+        self,
+        ping: Callable[[], Awaitable[Awaitable[Any]]],
+        on_result: Callable[[float | None], None] | None,
+        *,
+        interval: float = 5.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval <= 0 or timeout <= 0:
+            raise ValueError("interval and timeout must be positive")
+        self.ping = ping
+        self.on_result = on_result
+        self.interval = interval
+        self.timeout = timeout
+        self._clock = clock
+        self.round_trips: list[float | None] = []
+        self.ended_by: str | None = None  # why the monitor ended on its own ("closed: ...")
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start pinging on the running loop (call from a coroutine); a second call is a no-op."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="keepalive-monitor")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await _stop_task(task, "keepalive monitor")
+
+    async def round_trip(self) -> float | None:
+        """One ping: seconds until its pong, or None when none came within `timeout`.
+
+        Errors from `ping` (a closed connection) propagate to the caller.
+        """
+        sent = self._clock()
+        waiter = await asyncio.wait_for(self.ping(), timeout=self.timeout)
+        remaining = max(0.0, self.timeout - (self._clock() - sent))
+        fut = asyncio.ensure_future(waiter)
+        owned = fut is not waiter  # we wrapped a coroutine into a task: ours to cancel
+        done, _ = await asyncio.wait({fut}, timeout=remaining)
+        if not done:
+            if owned:
+                fut.cancel()
+            return None
+        fut.result()  # a pong waiter that failed (connection closed) raises here
+        return self._clock() - sent
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    rtt = await self.round_trip()
+                except TimeoutError:  # sending the ping itself did not complete in time
+                    rtt = None
+                self.round_trips.append(rtt)
+                if self.on_result is not None:
+                    try:
+                        self.on_result(rtt)
+                    except Exception:
+                        log.exception("on_result handler raised")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # ConnectionClosed and friends: the connection is gone, so are we
+            self.ended_by = f"{type(exc).__name__}: {exc}"
+            log.debug("keepalive monitor ended: %s", self.ended_by)

@@ -1,0 +1,123 @@
+"""The interview's turns as they were heard, on the session clock, for ``transcript.json`` and the
+assessor.
+
+An interviewer turn runs from its first to its last played sample; a candidate turn from the server's
+speech start to speech stop, mapped from input-stream milliseconds to the session clock through the
+``input_audio_buffer.append`` positions the session sent.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+BYTES_PER_MS = 48  # PCM16 mono 24 kHz
+
+
+@dataclass
+class Turn:
+    role: str  # interviewer | candidate
+    text: str = ""
+    start: float | None = None
+    end: float | None = None
+    response_id: str | None = None
+    item_id: str | None = None
+    purpose: str | None = None
+    order: float = 0.0  # when the turn was first seen: sorts turns with no audio
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "text": self.text, "start": self.start, "end": self.end,
+                "response_id": self.response_id, "item_id": self.item_id, "purpose": self.purpose}
+
+
+class AudioClock:
+    """Maps input-stream positions (ms) to the session clock (s) via the appends sent."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self._starts: list[float] = []
+        self._times: list[float] = []
+
+    def appended(self, start_ms: float, t: float) -> None:
+        self._starts.append(start_ms)
+        self._times.append(t)
+
+    def to_session(self, ms: float | None) -> float | None:
+        if isinstance(ms, bool) or not isinstance(ms, int | float) or not self._starts:
+            return None
+        i = max(0, bisect.bisect_right(self._starts, ms) - 1)
+        return round(self._times[i] + (ms - self._starts[i]) / 1000.0 / self.speed, 6)
+
+
+class Transcript:
+    """Collects turns from server events and playback; order is by start time."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.clock = AudioClock(speed)
+        self._interviewer: dict[str, Turn] = {}
+        self._candidate: dict[str, Turn] = {}
+        self._open_candidate: Turn | None = None
+
+    # interviewer
+    def interviewer(self, response_id: str, t: float, purpose: str | None = None) -> Turn:
+        turn = self._interviewer.get(response_id)
+        if turn is None:
+            turn = Turn("interviewer", response_id=response_id, purpose=purpose, order=t)
+            self._interviewer[response_id] = turn
+        elif purpose is not None and turn.purpose is None:
+            turn.purpose = purpose
+        return turn
+
+    def interviewer_text(self, response_id: str, t: float, *, delta: str = "", final: str | None = None,
+                         item_id: str | None = None) -> None:
+        turn = self.interviewer(response_id, t)
+        turn.item_id = turn.item_id or item_id
+        turn.text = final if final is not None else turn.text + delta
+
+    def interviewer_played(self, response_id: str, t: float, *, started: bool) -> None:
+        turn = self.interviewer(response_id, t)
+        if started:
+            turn.start = turn.start if turn.start is not None else t
+        else:
+            turn.end = t
+            if turn.start is None:
+                turn.start = t
+
+    # candidate
+    def speech_started(self, item_id: str | None, audio_ms: float | None, t: float) -> None:
+        turn = Turn("candidate", item_id=item_id, start=self.clock.to_session(audio_ms) or t, order=t)
+        self._open_candidate = turn
+        self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
+
+    def speech_stopped(self, item_id: str | None, audio_ms: float | None, t: float) -> None:
+        turn = self._candidate.get(item_id or "") or self._open_candidate
+        if turn is None:
+            turn = Turn("candidate", item_id=item_id, order=t)
+            self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
+        turn.end = self.clock.to_session(audio_ms) or t
+        self._open_candidate = None
+
+    def candidate_text(self, item_id: str | None, text: str, t: float) -> None:
+        turn = self._candidate.get(item_id or "")
+        if turn is None:  # no speech events (manual commit): find the newest turn without text
+            silent = [c for c in self._candidate.values() if not c.text and c.item_id is None]
+            turn = silent[-1] if silent else None
+            if turn is None:
+                turn = Turn("candidate", item_id=item_id, start=t, end=t, order=t)
+                self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
+        turn.text = text
+
+    # views
+    def turns(self) -> list[Turn]:
+        spoken = [t for t in self._interviewer.values() if t.text or t.start is not None]  # not tool calls
+        every = [*spoken, *self._candidate.values()]
+        return sorted(every, key=lambda turn: (turn.start if turn.start is not None else turn.order))
+
+    def for_assessment(self, exclude_purposes: frozenset[str]) -> list[dict[str, str]]:
+        """The interview's spoken turns as ``{"role", "text"}`` for the assessor."""
+        return [{"role": turn.role, "text": turn.text} for turn in self.turns()
+                if turn.text.strip() and turn.purpose not in exclude_purposes]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"turns": [turn.as_dict() for turn in self.turns()]}

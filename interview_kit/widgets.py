@@ -1,0 +1,784 @@
+"""The notebook panel: run, watch and stop an interview from JupyterLab without blocking the kernel.
+
+`InterviewPanel` is a thin shell of ipywidgets around `InterviewSession`. The session runs as a task
+on the kernel's own event loop (so other cells keep running), the panel listens to the session's
+event-log records and turns them into a live view, and errors land in the panel in plain words rather
+than as a traceback in the cell's output. What the live view shows is computed by `LiveView`, which
+holds no widgets, so it can be checked from plain Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import inspect
+import io
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from interview_kit.paths import data_dir
+
+if TYPE_CHECKING:
+    from interview_kit.audio import AudioInput
+    from interview_kit.config import SessionConfig
+    from interview_kit.scenario import Scenario
+    from interview_kit.session import InterviewSession, SessionResult
+
+log = logging.getLogger(__name__)
+
+HOSTED_BASE_URL = "https://api.openai.com/v1"
+TARGETS: dict[str, str] = {
+    "Built-in emulator": "emulator",
+    "Hosted OpenAI API": "hosted",
+    "Other base URL": "url",
+}
+CANDIDATES: dict[str, str] = {"Simulated (scenario)": "simulated", "Microphone": "microphone"}
+ASSESSMENT_MODES = ("overlap", "after-ack", "blocking")
+REFRESH_S = 0.2  # how often the elapsed time, health and transcript are redrawn while running
+EMULATOR_START_S = 30.0  # bound on starting or stopping the thread-hosted emulator
+STOP_GRACE_S = 60.0  # how long `wait` gives a stopped session to close and write its folder
+TRANSCRIPT_TURNS = 12  # the live transcript shows the most recent turns only
+# The happy path of the assessment flow (DESIGN.md); `awaiting_report` is skipped when the report is
+# ready before the acknowledgement has played. Kept here only as a fallback for `flow.PHASE_ORDER`.
+_DEFAULT_PHASE_ORDER = (
+    "interviewing", "triggered", "ack_generating", "ack_speaking", "awaiting_report", "summary_sending",
+    "summary_speaking", "goodbye_sending", "goodbye_speaking", "complete",
+)
+
+
+def _phase_order() -> tuple[str, ...]:
+    """The flow's own phase order when the session layer is importable, else DESIGN.md's."""
+    try:
+        from interview_kit.flow import PHASE_ORDER
+    except ImportError:  # pragma: no cover - the session layer is part of the package
+        return _DEFAULT_PHASE_ORDER
+    return tuple(str(p) for p in PHASE_ORDER)
+
+
+def _shipped_names(kind: str) -> list[str]:
+    """Names of the shipped scenarios or prompts, for the pickers (empty if none are shipped)."""
+    try:
+        return sorted(p.stem for p in data_dir(kind).glob("*.toml"))
+    except FileNotFoundError:
+        return []
+
+
+@dataclass
+class Turn:
+    """One line of the running transcript: who spoke and what, keyed by response or item id."""
+
+    role: str  # "interviewer" | "candidate"
+    key: str
+    text: str = ""
+    purpose: str | None = None
+
+
+@dataclass
+class LiveView:
+    """The live state of one interview, rebuilt from the session's event-log records.
+
+    The voice-to-voice gap is the analysis layer's (`analysis.metrics.voice_to_voice`): from the
+    candidate's last speech (the server's `speech_stopped` `audio_end_ms`, mapped onto the session clock
+    through the input appends) to the first played sample of the next response created after it.
+    """
+
+    phase: str | None = None
+    phases_seen: list[str] = field(default_factory=list)
+    last_ping_ms: float | None = None
+    ping_timeouts: int = 0
+    longest_stall_ms: float = 0.0
+    close_code: int | None = None
+    close_reason: str | None = None
+    close_by: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+    last_gap_s: float | None = None
+    last_t: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    _appends: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=400))  # (end_ms, t)
+    _speech_end_t: float | None = None  # the candidate's last speech end not yet answered, session clock
+    _client_speech_end_t: float | None = None
+    _answering: dict[str, float] = field(default_factory=dict)  # response id -> the speech end it answers
+
+    def update(self, record: Mapping[str, Any]) -> bool:
+        """Fold one event-log record into the view; True when the phase changed (worth a redraw now)."""
+        kind = record.get("type")
+        data = record.get("data") or {}
+        t = record.get("t")
+        if isinstance(t, int | float):
+            self.last_t = max(self.last_t, float(t))
+        changed = False
+        if self.phase is None and record.get("phase") and kind != "phase":
+            # the flow starts in its first phase without a transition: adopt it from the records
+            self.phase = str(record["phase"])
+            self.phases_seen.append(self.phase)
+            changed = True
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            return changed
+        return bool(handler(self, record, data if isinstance(data, Mapping) else {})) or changed
+
+    # --- handlers, one per record type the view uses -------------------------------------------
+    def _on_phase(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        to = data.get("to") or record.get("phase")
+        if not to:
+            return False
+        self.phase = str(to)
+        self.phases_seen.append(self.phase)
+        return True
+
+    def _on_ping(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        if data.get("timeout"):
+            self.ping_timeouts += 1
+        elif isinstance(data.get("rtt_ms"), int | float):
+            self.last_ping_ms = float(data["rtt_ms"])
+        return False
+
+    def _on_stall(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        duration = data.get("duration_ms")
+        if isinstance(duration, int | float):
+            self.longest_stall_ms = max(self.longest_stall_ms, float(duration))
+        return False
+
+    def _on_closed(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        self.close_code = data.get("code")
+        self.close_reason = data.get("reason") or None
+        self.close_by = data.get("by")
+        return False
+
+    def _on_error(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        message = data.get("message")
+        nested = data.get("error")
+        if not message and isinstance(nested, Mapping):  # a server `error` event: {"error": {"message"}}
+            message = nested.get("message")
+        if message:
+            self.errors.append(str(message))
+        return False
+
+    def _on_trigger(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        self.triggers.append(str(data.get("source", "?")))
+        return False
+
+    def _on_ended(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        self.outcome = data.get("outcome")
+        return True
+
+    def _on_append(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        end, t = data.get("audio_end_ms"), record.get("t")
+        if record.get("dir") == "out" and isinstance(end, int | float) and isinstance(t, int | float):
+            self._appends.append((float(end), float(t)))
+        return False
+
+    def speech_time(self, position_ms: float) -> float | None:
+        """Session time at which the input stream reached `position_ms`: interpolated between the
+        `out` appends around it, as the analysis layer's `AudioClock` does; None if not yet sent."""
+        before: tuple[float, float] | None = None
+        for end, t in self._appends:
+            if end >= position_ms:
+                if before is None or end == before[0]:
+                    return t
+                frac = (position_ms - before[0]) / (end - before[0])
+                return before[1] + frac * (t - before[1])
+            before = (end, t)
+        return None
+
+    def _on_speech_stopped(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        """The server's VAD placed the end of the candidate's speech (`audio_end_ms`): the gap's start."""
+        end_ms = data.get("audio_end_ms")
+        mapped = self.speech_time(float(end_ms)) if isinstance(end_ms, int | float) else None
+        self._speech_end_t = mapped if mapped is not None else self._client_speech_end_t
+        return False
+
+    def _on_candidate_ended(self, record: Mapping[str, Any], _data: Mapping[str, Any]) -> bool:
+        """The client-side end of the candidate's voice: the fallback when no append maps the server's."""
+        t = record.get("t")
+        if isinstance(t, int | float):
+            self._client_speech_end_t = float(t)
+        return False
+
+    def _on_playback_started(self, record: Mapping[str, Any], _data: Mapping[str, Any]) -> bool:
+        t, rid = record.get("t"), record.get("response_id")
+        speech_end = self._answering.pop(str(rid), None) if rid else None
+        if speech_end is not None and isinstance(t, int | float):
+            self.last_gap_s = max(0.0, float(t) - speech_end)
+        return False
+
+    def _on_transcript_delta(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        turn = self._turn("interviewer", record.get("response_id") or data.get("response_id"))
+        turn.text += str(data.get("delta", ""))
+        return False
+
+    def _on_transcript_done(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        if isinstance(data.get("transcript"), str):
+            self._turn("interviewer", record.get("response_id") or data.get("response_id")).text = data[
+                "transcript"]
+        return False
+
+    def _on_candidate_text(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        if isinstance(data.get("transcript"), str):
+            self._turn("candidate", record.get("item_id") or data.get("item_id")).text = data["transcript"]
+        return False
+
+    def _on_response_created(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        response = data.get("response")
+        metadata = response.get("metadata") if isinstance(response, Mapping) else None
+        rid = (response.get("id") if isinstance(response, Mapping) else None) or record.get("response_id")
+        if rid and self._speech_end_t is not None:  # the first response after the speech answers it
+            self._answering[str(rid)] = self._speech_end_t
+            self._speech_end_t = None
+        if rid and isinstance(metadata, Mapping) and metadata.get("purpose"):
+            for turn in self.turns:
+                if turn.key == rid:
+                    turn.purpose = str(metadata["purpose"])
+        return False
+
+    def _turn(self, role: str, key: Any) -> Turn:
+        key = str(key) if key else f"{role}-{len(self.turns)}"
+        for turn in reversed(self.turns):
+            if turn.key == key and turn.role == role:
+                return turn
+        turn = Turn(role=role, key=key)
+        self.turns.append(turn)
+        return turn
+
+    # --- what the panel renders ------------------------------------------------------------------
+    def transcript_lines(self, last: int = TRANSCRIPT_TURNS) -> list[tuple[str, str]]:
+        """The most recent non-empty turns as (speaker, text)."""
+        lines = [("Interviewer" if t.role == "interviewer" else "Candidate", t.text.strip())
+                 for t in self.turns if t.text.strip()]
+        return lines[-last:]
+
+    def health_text(self) -> str:
+        ping = "—" if self.last_ping_ms is None else f"{self.last_ping_ms:.0f} ms"
+        if self.ping_timeouts:
+            ping += f" ({self.ping_timeouts} without pong)"
+        close = "—"
+        if self.close_code is not None:
+            close = f"{self.close_code}" + (f" {self.close_reason}" if self.close_reason else "")
+            close += f" (by {self.close_by})" if self.close_by else ""
+        return f"last ping {ping} · longest stall {self.longest_stall_ms:.0f} ms · close {close}"
+
+
+_HANDLERS: dict[str, Callable[[LiveView, Mapping[str, Any], Mapping[str, Any]], bool]] = {
+    "phase": LiveView._on_phase,
+    "ping": LiveView._on_ping,
+    "loop.stall": LiveView._on_stall,
+    "connection.closed": LiveView._on_closed,
+    "error": LiveView._on_error,
+    "assessment.trigger": LiveView._on_trigger,
+    "session.ended": LiveView._on_ended,
+    "input_audio_buffer.append": LiveView._on_append,
+    "input_audio_buffer.speech_stopped": LiveView._on_speech_stopped,
+    "candidate.speech_ended": LiveView._on_candidate_ended,
+    "playback.started": LiveView._on_playback_started,
+    "response.output_audio_transcript.delta": LiveView._on_transcript_delta,
+    "response.output_audio_transcript.done": LiveView._on_transcript_done,
+    "conversation.item.input_audio_transcription.completed": LiveView._on_candidate_text,
+    "response.created": LiveView._on_response_created,
+}
+
+
+class PanelError(Exception):
+    """A problem the panel shows in plain words (bad settings, no device, no key)."""
+
+
+def plain_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """One readable sentence for an exception, with any secret value removed."""
+    if isinstance(exc, PanelError | FileNotFoundError | ValueError) or type(exc).__name__ in {
+            "AudioDeviceError", "ScenarioError", "AssessmentError"}:
+        text = str(exc) or type(exc).__name__
+    elif isinstance(exc, TimeoutError):
+        text = f"timed out{': ' + str(exc) if str(exc) else ''}"
+    elif isinstance(exc, OSError):
+        text = f"network or file error: {exc.strerror or exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class InterviewPanel:
+    """Controls and a live view for one interview at a time; show it with `InterviewPanel()` in a cell.
+
+    `config` is the base `SessionConfig` (defaults if None); keyword settings pre-set the controls.
+    Start runs the session as a task on the running loop; `await panel.wait()` (or `await panel.run()`)
+    waits for the end without blocking the kernel's other work.
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig | None = None,
+        *,
+        target: str = "emulator",
+        scenario: str = "default",
+        base_url: str | None = None,
+        prompt: str | None = None,
+        assessment_mode: str | None = None,
+        candidate: str | None = None,
+        speed: float | None = None,
+        out_dir: str | Path | None = None,
+        show_timeline: bool = True,
+    ) -> None:
+        from interview_kit.config import SessionConfig
+
+        self.config = config if config is not None else SessionConfig()
+        if target not in TARGETS.values():
+            raise ValueError(f"target must be one of {', '.join(TARGETS.values())}, got {target!r}")
+        if candidate is not None and candidate not in CANDIDATES.values():
+            raise ValueError(f"candidate must be one of {', '.join(CANDIDATES.values())}, got {candidate!r}")
+        if assessment_mode is not None and assessment_mode not in ASSESSMENT_MODES:
+            raise ValueError(f"assessment_mode must be one of {', '.join(ASSESSMENT_MODES)}, "
+                             f"got {assessment_mode!r}")
+        self.show_timeline = show_timeline
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.live = LiveView()
+        self.session: InterviewSession | None = None
+        self.result: SessionResult | None = None
+        self.error: str | None = None
+        self.task: asyncio.Task[SessionResult | None] | None = None
+        self._started_at: float | None = None
+        self._stop_requested = False
+        self._input: AudioInput | None = None
+        self._dirty = False
+        self._secrets: tuple[str, ...] = ()
+        self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        self._build_widgets(target, scenario, base_url, prompt, assessment_mode, candidate, speed)
+
+    # --- widgets -----------------------------------------------------------------------------------
+    def _build_widgets(self, target: str, scenario: str, base_url: str | None, prompt: str | None,
+                       mode: str | None, candidate: str | None, speed: float | None) -> None:
+        cfg = self.config
+        scenarios = _shipped_names("scenarios") or [scenario]
+        if scenario not in scenarios:  # a path to a scenario file is fine too
+            scenarios = [*scenarios, scenario]
+        prompts = _shipped_names("prompts") or [prompt or cfg.prompt]
+        prompt = prompt or cfg.prompt
+        if prompt not in prompts:
+            prompts = [*prompts, prompt]
+        layout = w.Layout(width="auto")
+        style = {"description_width": "110px"}
+        self.target = w.Dropdown(options=list(TARGETS.items()), value=target, description="Target",
+                                 style=style)
+        self.scenario = w.Dropdown(options=scenarios, value=scenario, description="Scenario", style=style)
+        default_url = base_url or (cfg.base_url if target == "url" else HOSTED_BASE_URL)
+        self.base_url = w.Text(value=default_url, description="Base URL", style=style,
+                               layout=w.Layout(width="420px"))
+        self.prompt = w.Dropdown(options=prompts, value=prompt, description="Prompt", style=style)
+        mode = mode or cfg.assessment_mode
+        self.mode = w.Dropdown(options=list(ASSESSMENT_MODES), value=mode, description="Assessment",
+                               style=style)
+        candidate = candidate or ("microphone" if target == "hosted" else "simulated")
+        self.candidate = w.Dropdown(options=list(CANDIDATES.items()), value=candidate,
+                                    description="Candidate",
+                                    style=style)
+        self.speed = w.BoundedFloatText(value=float(speed) if speed else float(cfg.speed), min=0.1,
+                                        max=100.0, step=1.0, description="Speed", style=style,
+                                        tooltip="audio clock factor (emulator/simulated candidate only)")
+        self.start_button = w.Button(description="Start", button_style="success", icon="play")
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.trigger_button = w.Button(description="Trigger assessment", button_style="warning",
+                                       icon="flag-checkered", disabled=True, layout=layout)
+        self.mute_button = w.ToggleButton(value=False, description="Mute microphone",
+                                          icon="microphone-slash", disabled=True, layout=layout)
+        self.phases_html = w.HTML()
+        self.health = w.HTML()
+        self.gap = w.HTML()
+        self.elapsed = w.HTML()
+        self.status = w.HTML(value="Ready.")
+        self.error_html = w.HTML()
+        self.transcript = w.HTML(layout=w.Layout(max_height="260px", overflow="auto", border="1px solid #ddd",
+                                                 padding="4px"))
+        self.folder_html = w.HTML()
+        self.timeline = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.timeline.layout.display = "none"
+
+        self.start_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.trigger_button.on_click(lambda _b: self.trigger_assessment())
+        self.mute_button.observe(self._on_mute, names="value")
+        self.target.observe(self._on_target, names="value")
+        self.candidate.observe(self._sync_controls, names="value")
+        self._on_target({"new": target})
+
+        settings = w.VBox([w.HBox([self.target, self.scenario]), self.base_url,
+                           w.HBox([self.prompt, self.mode]), w.HBox([self.candidate, self.speed])])
+        buttons = w.HBox([self.start_button, self.stop_button, self.trigger_button, self.mute_button])
+        live = w.VBox([self.status, self.error_html, self.phases_html, self.health,
+                       w.HBox([self.elapsed, w.HTML("&nbsp;·&nbsp;"), self.gap]), self.transcript])
+        self.widget = w.VBox([settings, buttons, live, self.folder_html, self.timeline])
+        self._render()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Show the panel when it is a cell's last expression."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _on_target(self, change: Mapping[str, Any]) -> None:
+        target = change["new"]
+        if target == "hosted":
+            self.base_url.value = HOSTED_BASE_URL
+        elif target == "url" and self.base_url.value == HOSTED_BASE_URL:
+            self.base_url.value = "http://127.0.0.1:8000/v1"
+        if target == "emulator":
+            self.candidate.value = "simulated"
+        self._sync_controls()
+
+    def _sync_controls(self, _change: Mapping[str, Any] | None = None) -> None:
+        """Show only the settings that matter: a scenario for the emulator or a simulated candidate, a
+        URL for a server, the speed only where a simulated clock exists."""
+        emulator = self.target.value == "emulator"
+        simulated = self.candidate.value == "simulated"
+        self.scenario.layout.display = "" if emulator or simulated else "none"
+        self.speed.layout.display = "" if emulator or simulated else "none"
+        self.base_url.layout.display = "none" if emulator else ""
+        self.candidate.disabled = emulator or self.running
+
+    def _on_mute(self, change: Mapping[str, Any]) -> None:
+        target = self._input if self._input is not None else getattr(self.session, "input", None)
+        if target is not None and hasattr(target, "muted"):
+            target.muted = bool(change["new"])
+
+    # --- public controls -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    @property
+    def audio_input(self) -> AudioInput | None:
+        """The candidate's audio input of the running (or last) interview; Mute silences it."""
+        return self._input
+
+    @property
+    def phase(self) -> str | None:
+        """The assessment phase the running (or last) interview is in."""
+        return self.live.phase
+
+    @property
+    def folder(self) -> Path | None:
+        """The session folder of the running or last interview, once it exists."""
+        if self.result is not None:
+            return Path(self.result.folder)
+        folder = getattr(self.session, "folder", None)
+        return Path(folder) if folder else None
+
+    def start(self) -> asyncio.Task[SessionResult | None] | None:
+        """Start an interview with the current settings as a task on the running event loop."""
+        if self.running:
+            self._show_error("An interview is already running; stop it first.")
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._show_error("Start needs a running event loop: use it in a notebook, "
+                             "or `await panel.run()`.")
+            return None
+        self._reset()
+        self.task = loop.create_task(self._run(), name="interview-panel")
+        return self.task
+
+    async def run(self, within: float | None = None) -> SessionResult | None:
+        """Start an interview and wait for its end; returns the `SessionResult` (None if it never ran)."""
+        if self.start() is None:
+            return None
+        return await self.wait(within)
+
+    async def wait(self, within: float | None = None) -> SessionResult | None:
+        """Wait for the running interview to end and return its result. If it is still running after
+        `within` seconds it is stopped (cleanly, folder complete) and waited for a little longer."""
+        task = self.task
+        if task is None:
+            return self.result
+        done, _ = await asyncio.wait({task}, timeout=within)
+        if not done:
+            self.stop()
+            await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        return self.result
+
+    def stop(self) -> None:
+        """Stop the interview cleanly: the session closes and still writes its whole folder."""
+        self._stop_requested = True
+        if self.running:
+            self.status.value = "Stopping…"
+        if self.session is not None and self.running:
+            self._call(self.session.stop)
+
+    def trigger_assessment(self) -> None:
+        """Start the assessment flow now, as the researcher's button (source "button")."""
+        if self.session is None or not self.running:
+            self._show_error("There is no running interview to assess.")
+            return
+        self._call(self.session.trigger_assessment, source="button")
+
+    @property
+    def muted(self) -> bool:
+        return bool(self.mute_button.value)
+
+    @muted.setter
+    def muted(self, value: bool) -> None:
+        self.mute_button.value = bool(value)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings the next Start will use, as plain values."""
+        return {"target": self.target.value, "scenario": self.scenario.value, "base_url": self.base_url.value,
+                "prompt": self.prompt.value, "assessment_mode": self.mode.value,
+                "candidate": self.candidate.value, "speed": float(self.speed.value)}
+
+    # --- the run -------------------------------------------------------------------------------------
+    def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call a session control that may be sync or async, reporting failures in the panel."""
+        try:
+            outcome = func(*args, **kwargs)
+            if inspect.isawaitable(outcome):
+                asyncio.ensure_future(outcome).add_done_callback(self._report_control_failure)
+        except Exception as exc:  # a control must never spill a traceback into the notebook
+            log.debug("panel control failed", exc_info=True)
+            self._show_error(plain_error(exc, self._secrets))
+
+    def _report_control_failure(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self._show_error(plain_error(fut.exception(), self._secrets))  # type: ignore[arg-type]
+
+    def _reset(self) -> None:
+        self.live = LiveView()
+        self.session = self.result = self.error = self._input = None
+        self._stop_requested = False
+        self._started_at = time.monotonic()
+        self.error_html.value = self.folder_html.value = ""
+        self.timeline.layout.display = "none"
+        self.timeline.value = b""
+        self.status.value = "Starting…"
+        self._set_running(True)
+        self._render()
+
+    async def _run(self) -> SessionResult | None:
+        """Open the target, run the session to its end, then show the folder and timeline; never raises."""
+        ticker = asyncio.get_running_loop().create_task(self._tick())
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                session = await self._open_session(stack)
+                if self._stop_requested:  # Stop pressed while the emulator was starting: nothing ran
+                    self.status.value = "Stopped before the interview started."
+                    return None
+                self.session = session
+                session.add_listener(self._on_record)
+                self.status.value = "Running."
+                self.result = await session.run()
+        except asyncio.CancelledError:
+            self.status.value = "Cancelled."
+            raise
+        except Exception as exc:
+            log.debug("interview failed to run", exc_info=True)
+            self._show_error(plain_error(exc, self._secrets))
+        finally:
+            ticker.cancel()
+            self._set_running(False)
+            self._finish()
+        return self.result
+
+    async def _open_session(self, stack: contextlib.AsyncExitStack) -> InterviewSession:
+        """Build the session for the chosen target; the emulator (if any) closes with `stack`."""
+        s = self.settings()
+        chosen: dict[str, Any] = {"assessment_mode": s["assessment_mode"], "prompt": s["prompt"]}
+        if self.out_dir is not None:
+            chosen["out_dir"] = self.out_dir
+        if s["target"] == "emulator":
+            scenario = _load_scenario(s["scenario"], s["speed"])
+            emu = await _start_emulator(stack, scenario)
+            # the emulator ignores keys; a placeholder keeps a real one from being sent anywhere
+            config = self.config.with_overrides(scenario.client).with_overrides(
+                {**chosen, "base_url": emu.base_url, "api_key": "offline", "speed": scenario.speed,
+                 "language": scenario.language})
+            return self._simulated_session(config, scenario)
+        url = s["base_url"].strip().rstrip("/")
+        if not url.startswith(("http://", "https://", "ws://", "wss://")):
+            raise PanelError(f"The base URL must start with http:// or https:// (got {url!r}).")
+        key_env = self.config.api_key_env
+        key = self.config.api_key or os.environ.get(key_env)
+        if s["target"] == "hosted" and not key:
+            raise PanelError(f"Set {key_env} to your OpenAI API key to use the hosted API "
+                             "(or pick the built-in emulator).")
+        self._secrets = (key,) if key else ()
+        if s["candidate"] == "microphone":
+            return await self._microphone_session(self.config.with_overrides({**chosen, "base_url": url,
+                                                                               "speed": 1.0}))
+        scenario = _load_scenario(s["scenario"], s["speed"])
+        config = self.config.with_overrides({**chosen, "base_url": url, "speed": scenario.speed,
+                                             "language": scenario.language})
+        return self._simulated_session(config, scenario)
+
+    def _simulated_session(self, config: SessionConfig, scenario: Scenario) -> InterviewSession:
+        """The scenario's candidate answers by voice; the interviewer plays on a virtual output."""
+        from interview_kit.audio import ScriptedVoiceInput
+        from interview_kit.session import InterviewSession
+
+        self._input = ScriptedVoiceInput(config.speed, chunk_ms=config.chunk_ms)
+        self._input.muted = self.muted
+        return InterviewSession(config, input=self._input, candidate=scenario, scenario_name=scenario.name)
+
+    async def _microphone_session(self, config: SessionConfig) -> InterviewSession:
+        """A live candidate: microphone in, speakers out (a missing device is a plain error here)."""
+        from interview_kit.audio import (
+            MicrophoneInput,
+            SpeakerOutput,
+            check_input_device,
+            check_output_device,
+        )
+        from interview_kit.session import InterviewSession
+
+        await asyncio.to_thread(check_input_device)
+        await asyncio.to_thread(check_output_device)
+        self._input = MicrophoneInput(chunk_ms=config.chunk_ms)
+        self._input.muted = self.muted
+        return InterviewSession(config, input=self._input, output=SpeakerOutput(None))
+
+    def add_listener(self, cb: Callable[[Mapping[str, Any]], None]) -> None:
+        """`cb(record)` for every event-log record of every interview this panel runs, after the live
+        view has taken it in (for a custom live plot, or to wait for a moment of the interview)."""
+        self._listeners.append(cb)
+
+    def _on_record(self, record: Mapping[str, Any]) -> None:
+        """Session listener: cheap per record; the phase list is redrawn at once, the rest on the tick."""
+        if self.live.update(record):
+            self._render_phases()
+        self._dirty = True
+        for cb in list(self._listeners):
+            try:
+                cb(record)
+            except Exception:  # a broken listener must not break the live view or the session
+                log.warning("panel listener %r raised; removed", cb, exc_info=True)
+                self._listeners.remove(cb)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            self._render()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.trigger_button.disabled = not running
+        self.mute_button.disabled = not running
+        for control in (self.target, self.scenario, self.base_url, self.prompt, self.mode, self.speed):
+            control.disabled = running
+        self.candidate.disabled = running or self.target.value == "emulator"
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.error_html.value = f'<div style="color:#b00020"><b>Error:</b> {html.escape(message)}</div>'
+
+    def _finish(self) -> None:
+        """Show the outcome, the folder and (when the analysis layer can read it) the timeline."""
+        self._render()
+        result = self.result
+        if result is None:
+            folder = self.folder
+            if folder is not None:  # it ran, then stopped on an error: what it recorded is still there
+                self.status.value = "The interview ended on an error."
+                self.folder_html.value = f"Session folder: <code>{html.escape(str(folder))}</code>"
+            elif not self.status.value.startswith("Stopped"):
+                self.status.value = "Not started."
+            return
+        outcome = str(result.outcome)
+        words = {"complete": "Interview complete.", "stopped": "Interview stopped; its folder is complete.",
+                 "disconnected": "The connection dropped.", "failed": "The interview failed."}
+        self.status.value = f"<b>{html.escape(words.get(outcome, outcome))}</b>"
+        if outcome in ("failed", "disconnected") and not self.error:
+            details = self.live.errors[-1:]
+            if result.close_code is not None:
+                reason = f": {result.close_reason}" if result.close_reason else ""
+                details.append(f"close code {result.close_code}{reason}")
+            if self.live.longest_stall_ms >= 1000:
+                details.append(f"the event loop stalled for {self.live.longest_stall_ms / 1000:.1f} s")
+            detail = "; ".join(details) or "see events.jsonl in the session folder"
+            self._show_error(f"{words[outcome][:-1]} ({detail}).")
+        self.folder_html.value = f"Session folder: <code>{html.escape(str(result.folder))}</code>"
+        if self.show_timeline:
+            self._show_timeline(Path(result.folder))
+
+    def _show_timeline(self, folder: Path) -> None:
+        try:
+            png = timeline_png(folder)
+        except Exception as exc:  # the plot is a convenience; the folder is what matters
+            log.debug("timeline plot failed", exc_info=True)
+            self.folder_html.value += f"<br><i>No timeline plot: {html.escape(plain_error(exc))}</i>"
+            return
+        self.timeline.value = png
+        self.timeline.layout.display = ""
+
+    # --- rendering -------------------------------------------------------------------------------------
+    def _render(self) -> None:
+        self._render_phases()
+        live = self.live
+        self.health.value = html.escape(live.health_text())
+        gap = "—" if live.last_gap_s is None else f"{live.last_gap_s * 1000:.0f} ms"
+        self.gap.value = f"last voice-to-voice gap {gap}"
+        elapsed = live.last_t
+        if self.running and self._started_at is not None:
+            elapsed = max(elapsed, time.monotonic() - self._started_at)
+        self.elapsed.value = f"elapsed {elapsed:.1f} s"
+        if self._dirty:
+            self._dirty = False
+            rows = [f"<b>{who}:</b> {html.escape(text)}" for who, text in live.transcript_lines()]
+            self.transcript.value = "<br>".join(rows) or "<i>(no speech yet)</i>"
+
+    def _render_phases(self) -> None:
+        order = list(_phase_order())
+        current = self.live.phase
+        if current and current not in order:
+            order.append(current)
+        seen = set(self.live.phases_seen)
+        items = []
+        for name in order:
+            if name == current:
+                color = "#b00020" if name in ("failed", "disconnected") else "#0b6e4f"
+                items.append(f'<span style="background:{color};color:white;padding:1px 5px;'
+                             f'border-radius:3px"><b>{name}</b></span>')
+            elif name in seen:
+                items.append(f'<span style="color:#0b6e4f">✓ {name}</span>')
+            else:
+                items.append(f'<span style="color:#999">{name}</span>')
+        self.phases_html.value = "Phase: " + " → ".join(items)
+
+
+def _load_scenario(name_or_path: str, speed: float | None) -> Scenario:
+    """A shipped scenario or a scenario file, at the chosen audio speed."""
+    import dataclasses
+
+    from interview_kit.scenario import load_scenario
+
+    scenario = load_scenario(name_or_path)
+    return dataclasses.replace(scenario, speed=float(speed)) if speed else scenario
+
+
+async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) -> Any:
+    """The emulator in its own thread (so a blocked kernel loop cannot block it, as in the original
+    bug's reproduction), started and stopped off the loop; it stops when `stack` closes."""
+    from interview_kit.emulator import Emulator
+
+    emu = Emulator.in_thread(scenario=scenario)
+    await asyncio.wait_for(asyncio.to_thread(emu.__enter__), EMULATOR_START_S)
+    stack.push_async_callback(asyncio.wait_for, asyncio.to_thread(emu.__exit__, None, None, None),
+                              EMULATOR_START_S)
+    return emu
+
+
+def timeline_png(folder: str | Path, dpi: int = 90) -> bytes:
+    """The session's timeline plot (the analysis layer's `plot_timeline`) as PNG bytes, for an Image
+    widget: an image survives in the saved notebook, where a live figure would not."""
+    from interview_kit.analysis import load_session, plot_timeline
+
+    fig = plot_timeline(load_session(folder))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

@@ -1,0 +1,135 @@
+"""Shared helpers for tests that talk to the emulator (others may reuse them).
+
+`RealtimeTestClient` validates every event it sends as ``RealtimeClientEvent`` (unless sent raw, for
+bad-input tests) and every event it receives as ``RealtimeServerEvent``, so any conversation a test
+holds also checks the emulator's wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+from typing import Any
+
+import websockets
+from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
+from pydantic import TypeAdapter
+
+from interview_kit import voice
+from interview_kit.scenario import Scenario, load_scenario, parse_scenario
+
+SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
+CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
+STEP_TIMEOUT = 10.0  # seconds any single wait may take before a test fails
+
+
+def validate_server_event(event: dict[str, Any]) -> None:
+    """Raise unless `event` parses as the openai package's RealtimeServerEvent."""
+    SERVER_EVENT.validate_python(event)
+
+
+def validate_client_event(event: dict[str, Any]) -> None:
+    CLIENT_EVENT.validate_python(event)
+
+
+def fast(scenario: str | Scenario = "default", speed: float = 20.0, **changes: Any) -> Scenario:
+    """A scenario (shipped name or object) with its audio clock sped up, plus any field changes."""
+    base = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    return dataclasses.replace(base, speed=speed, **changes)
+
+
+def scenario_from(raw: dict[str, Any]) -> Scenario:
+    """A scenario built in code from a TOML-shaped dict."""
+    return parse_scenario(raw, "<test>")
+
+
+def answer_audio(text: str, words_per_minute: float = 150.0, lead: float = 0.3, tail: float = 0.8) -> bytes:
+    """The simulated candidate's spoken answer, with silence around it so that the VAD closes the turn."""
+    return voice.silence(lead) + voice.synthesize(text, words_per_minute) + voice.silence(tail)
+
+
+class RealtimeTestClient:
+    """A raw websockets realtime client that records and validates everything."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> RealtimeTestClient:
+        ws = await asyncio.wait_for(websockets.connect(url, max_size=None, **kwargs), STEP_TIMEOUT)
+        return cls(ws)
+
+    async def close(self) -> None:
+        await asyncio.wait_for(self.ws.close(), STEP_TIMEOUT)
+
+    async def __aenter__(self) -> RealtimeTestClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def send(self, event: dict[str, Any]) -> None:
+        validate_client_event(event)
+        await self.ws.send(json.dumps(event))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def recv(self, limit: float = STEP_TIMEOUT) -> dict[str, Any]:
+        event = json.loads(await asyncio.wait_for(self.ws.recv(), limit))
+        validate_server_event(event)
+        self.seen.append(event)
+        return event
+
+    async def recv_until(self, type_: str, limit: float = STEP_TIMEOUT) -> list[dict[str, Any]]:
+        """Events up to and including the first of `type_` (each wait bounded by `limit` seconds)."""
+        out = []
+        while True:
+            event = await self.recv(limit)
+            out.append(event)
+            if event["type"] == type_:
+                return out
+
+    async def update_session(self, **session: Any) -> dict[str, Any]:
+        await self.send({"type": "session.update", "session": {"type": "realtime", **session}})
+        return (await self.recv_until("session.updated"))[-1]
+
+    async def create_response(self, **response: Any) -> list[dict[str, Any]]:
+        """Ask for a response and return its events through ``response.done``."""
+        await self.send(
+            {"type": "response.create", "response": response} if response else {"type": "response.create"}
+        )
+        return await self.recv_until("response.done")
+
+    async def append_audio(self, pcm: bytes, chunk_ms: int = 100) -> None:
+        step = voice.SAMPLE_RATE * voice.BYTES_PER_SAMPLE * chunk_ms // 1000
+        for i in range(0, len(pcm), step):
+            await self.send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + step]).decode()}
+            )
+
+
+def of_type(events: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == type_]
+
+
+def transcript_of(events: list[dict[str, Any]]) -> str:
+    """The assistant transcript spoken in these events (from the transcript deltas)."""
+    return "".join(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta")
+
+
+def audio_of(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(
+        base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"
+    )
+
+
+END_TOOL = {
+    "type": "function",
+    "name": "end_interview",
+    "description": "End the interview once the candidate has answered the questions.",
+    "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]},
+}

@@ -1,0 +1,115 @@
+"""`interview-kit analyse` and `interview-kit compare-prompts` end to end through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from analysis_helpers import barge_in_session, complete_session, write_folder
+
+from interview_kit.cli import main
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_analyse_prints_the_summary_and_writes_csv_and_plot(tmp_path, capsys):
+    sessions = tmp_path / "sessions"
+    write_folder(sessions, "20261125-100000-aaaa", complete_session())
+    write_folder(
+        sessions, "20261125-110000-bbbb", barge_in_session(), meta={"outcome": "failed", "scenario": "korean"}
+    )
+    broken = write_folder(sessions, "20261125-120000-cccc", complete_session())
+    (broken / "session.json").unlink()
+    csv, png = tmp_path / "summary.csv", tmp_path / "plot.png"
+    code = main(["analyse", str(sessions / "*"), "--csv", str(csv), "--plot", str(png)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["session", "scenario", "mode", "outcome"]
+    assert lines[1].split()[:4] == ["20261125-100000-aaaa", "default", "overlap", "complete"]
+    assert "1.10" in lines[1] and "1000" in lines[1]  # the hand-computed gap, the close code
+    assert lines[2].split()[:4] == ["20261125-110000-bbbb", "korean", "overlap", "failed"]
+    assert len(lines) == 3
+    assert "20261125-120000-cccc/session.json: missing" in err
+    table = pd.read_csv(csv)
+    assert list(table["session"]) == ["20261125-100000-aaaa", "20261125-110000-bbbb"]
+    assert "stall_to_close_s" in table.columns
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_analyse_one_session_plots_its_timeline(tmp_path, capsys):
+    folder = write_folder(tmp_path, "one", complete_session())
+    png = tmp_path / "timeline.png"
+    assert main(["analyse", str(folder), "--plot", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_analyse_nothing_loadable(tmp_path, capsys):
+    assert main(["analyse", str(tmp_path / "missing")]) == 1
+    assert "no session could be loaded" in capsys.readouterr().err
+
+
+def test_compare_prompts_offline(tmp_path, capsys):
+    transcripts = tmp_path / "transcripts"
+    transcripts.mkdir()
+    for name, answer in (
+        ("a", "I led a rewrite. For example, I wrote the tests first."),
+        ("b", "Um, not sure."),
+    ):
+        (transcripts / f"{name}.json").write_text(
+            json.dumps(
+                [{"role": "interviewer", "text": "Tell me more."}, {"role": "candidate", "text": answer}]
+            )
+        )
+    scenario = tmp_path / "fast.toml"
+    scenario.write_text('name = "fast"\nreport_delay = 0.0\n')
+    out_csv, png = tmp_path / "calls.csv", tmp_path / "prompts.png"
+    code = main(
+        [
+            "compare-prompts",
+            "--prompts",
+            "default",
+            "strict",
+            "--transcripts",
+            str(transcripts),
+            "--repeats",
+            "2",
+            "--out",
+            str(out_csv),
+            "--plot",
+            str(png),
+            "--scenario",
+            str(scenario),
+            "--no-progress",
+        ]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines()[0].split()[:4] == ["prompt", "calls", "failed", "latency_median_s"]
+    assert "rank agreement" in out
+    calls = pd.read_csv(out_csv)
+    assert len(calls) == 8 and calls["error"].isna().all()
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_prompts_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "t.json").write_text(json.dumps([{"role": "candidate", "text": "Hello."}]))
+    assert main(["compare-prompts", "--prompts", "no-such-prompt", "--transcripts", str(tmp_path)]) == 2
+    assert "no prompt named 'no-such-prompt'" in capsys.readouterr().err
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert (
+        main(
+            [
+                "compare-prompts",
+                "--prompts",
+                "default",
+                "--transcripts",
+                str(tmp_path),
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ]
+        )
+        == 2
+    )
+    assert "no API key: set OPENAI_API_KEY" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+"""Plots render to PNG without a display and say what they show."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import pandas as pd
+import pytest
+from analysis_helpers import barge_in_session, complete_session, write_folder
+from matplotlib.figure import Figure
+
+from interview_kit.analysis import (
+    load_sessions,
+    plot_assessment_gaps,
+    plot_latency,
+    plot_prompt_scores,
+    plot_timeline,
+)
+
+matplotlib.use("Agg")
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=50)
+    data = buf.getvalue()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000
+    return data
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    write_folder(
+        tmp_path, "a", complete_session(), meta={"scenario": "default", "assessment_mode": "overlap"}
+    )
+    write_folder(
+        tmp_path, "b", barge_in_session(), meta={"scenario": "korean", "assessment_mode": "after-ack"}
+    )
+    write_folder(
+        tmp_path, "c", complete_session(), meta={"scenario": "korean", "assessment_mode": "blocking"}
+    )
+    return load_sessions(tmp_path)
+
+
+def test_timeline(sessions):
+    fig = plot_timeline(sessions["a"])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "session time (s)"
+    assert "a: default, overlap mode, outcome complete" == ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    for expected in (
+        "candidate speech",
+        "interviewer audio played",
+        "ack_speaking",
+        "loop stall",
+        "ping timed out",
+        "connection closed",
+    ):
+        assert expected in labels
+    assert any("close 1000 bye" in t.get_text() for t in ax.texts)
+    _png(fig)
+    _png(plot_timeline(sessions["b"]))  # no close, a barge-in, an unfinished phase
+
+
+def test_latency_ecdf_and_box(sessions):
+    fig = plot_latency(sessions, by="scenario")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "gap_s (s)" and ax.get_title() == "gap_s by scenario"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["default (n=1)", "korean (n=2)"]
+    _png(fig)
+    box = plot_latency(sessions, by="assessment_mode", metric="server_audio_s", kind="box")
+    assert box.axes[0].get_ylabel() == "server_audio_s (s)"
+    _png(box)
+    with pytest.raises(ValueError, match="no per-turn metric"):
+        plot_latency(sessions, metric="nope")
+    with pytest.raises(ValueError, match="cannot group by 'nope'"):
+        plot_latency(sessions, by="nope")
+
+
+def test_assessment_gaps_plot(sessions):
+    fig = plot_assessment_gaps(sessions)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "trigger → ack",
+        "ack → summary",
+        "report generation",
+        "summary → goodbye",
+    ]
+    assert "seconds" in ax.get_ylabel()
+    assert len(ax.get_legend().get_texts()) == 3
+    _png(fig)
+
+
+def test_draw_into_own_axes(sessions):
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert plot_latency(sessions, ax=left) is fig
+    assert plot_assessment_gaps(sessions, ax=right) is fig
+    _png(fig)
+
+
+def test_prompt_scores_plot():
+    results = pd.DataFrame(
+        {
+            "prompt": ["default", "default", "strict", "strict"],
+            "transcript": ["x", "y", "x", "y"],
+            "repeat": [0, 0, 0, 0],
+            "score_clarity": [4.0, 2.0, 3.0, None],
+            "overall": [4.0, 2.0, 3.0, None],
+            "error": [None, None, None, "HTTP 500"],
+        }
+    )
+    fig = plot_prompt_scores(results)
+    assert "1 failed calls not shown" in fig.axes[1].get_title()
+    assert fig.axes[0].get_ylabel() == "mean score (1-5)"
+    _png(fig)

@@ -1,0 +1,154 @@
+"""Bad client input gets an ``error`` event shaped like the hosted API's, and the connection stays open."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from emulator_helpers import RealtimeTestClient, fast
+
+from interview_kit.emulator import Emulator
+from interview_kit.emulator.realtime import MAX_EVENT_BYTES
+
+CASES = [
+    ("invalid json", "{not json", "invalid_json", None),
+    ("not an object", "[1, 2]", "invalid_type", None),
+    ("no type", json.dumps({"event_id": "e1"}), "missing_required_parameter", "type"),
+    ("unknown type", json.dumps({"type": "response.explode", "event_id": "e1"}), "invalid_value", "type"),
+    ("type not a string", json.dumps({"type": 7, "event_id": "e1"}), "invalid_type", "type"),
+    (
+        "append without audio",
+        json.dumps({"type": "input_audio_buffer.append", "event_id": "e1"}),
+        "missing_required_parameter",
+        "audio",
+    ),
+    (
+        "append audio not a string",
+        json.dumps({"type": "input_audio_buffer.append", "audio": 5, "event_id": "e1"}),
+        "invalid_type",
+        "audio",
+    ),
+    (
+        "invalid base64",
+        json.dumps({"type": "input_audio_buffer.append", "audio": "@@not base64@@", "event_id": "e1"}),
+        "invalid_value",
+        "audio",
+    ),
+    (
+        "empty commit",
+        json.dumps({"type": "input_audio_buffer.commit", "event_id": "e1"}),
+        "input_audio_buffer_commit_empty",
+        None,
+    ),
+    (
+        "session not an object",
+        json.dumps({"type": "session.update", "session": "x", "event_id": "e1"}),
+        "invalid_type",
+        "session",
+    ),
+    (
+        "unknown session field",
+        json.dumps({"type": "session.update", "session": {"turn_detection": None}, "event_id": "e1"}),
+        "unknown_parameter",
+        "session.turn_detection",
+    ),
+    (
+        "threshold out of range",
+        json.dumps(
+            {
+                "type": "session.update",
+                "event_id": "e1",
+                "session": {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 3}}}},
+            }
+        ),
+        "invalid_value",
+        "session.audio.input.turn_detection.threshold",
+    ),
+    (
+        "silence wrongly typed",
+        json.dumps(
+            {
+                "type": "session.update",
+                "event_id": "e1",
+                "session": {
+                    "audio": {
+                        "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": "long"}}
+                    }
+                },
+            }
+        ),
+        "invalid_type",
+        "session.audio.input.turn_detection.silence_duration_ms",
+    ),
+    (
+        "item missing",
+        json.dumps({"type": "conversation.item.create", "event_id": "e1"}),
+        "missing_required_parameter",
+        "item",
+    ),
+    (
+        "item of unknown type",
+        json.dumps({"type": "conversation.item.create", "event_id": "e1", "item": {"type": "picture"}}),
+        "invalid_value",
+        "item.type",
+    ),
+    (
+        "metadata not strings",
+        json.dumps({"type": "response.create", "event_id": "e1", "response": {"metadata": {"purpose": 3}}}),
+        "invalid_type",
+        "response.metadata",
+    ),
+    (
+        "cancel with nothing active",
+        json.dumps({"type": "response.cancel", "event_id": "e1"}),
+        "response_cancel_not_active",
+        None,
+    ),
+    (
+        "truncate unknown item",
+        json.dumps(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": "nope",
+                "content_index": 0,
+                "audio_end_ms": 0,
+                "event_id": "e1",
+            }
+        ),
+        "item_not_found",
+        "item_id",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with Emulator.in_thread(fast("default", speed=50)) as emulator:
+        yield emulator
+
+
+@pytest.mark.parametrize(("text", "code", "param"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_bad_event_gets_an_error_and_the_connection_stays_open(emu, text, code, param):
+    async with await RealtimeTestClient.connect(emu.realtime_url) as c:
+        await c.recv()
+        await c.send_raw(text)
+        error = (await c.recv_until("error"))[-1]["error"]
+        assert error["code"] == code and error["param"] == param and error["message"]
+        assert error["type"] == "invalid_request_error"
+        if '"event_id"' in text:
+            assert error["event_id"] == "e1"
+        events = await c.create_response()  # still serving
+        assert events[-1]["response"]["status"] == "completed"
+
+
+async def test_binary_and_oversized_frames(emu):
+    async with await RealtimeTestClient.connect(emu.realtime_url) as c:
+        await c.recv()
+        await c.send_raw(b"\x00\x01binary")
+        assert (await c.recv_until("error"))[-1]["error"]["code"] == "invalid_value"
+        await c.send_raw(
+            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (MAX_EVENT_BYTES + 4)})
+        )
+        assert (await c.recv_until("error"))[-1]["error"]["code"] == "event_too_large"
+        await c.send({"type": "input_audio_buffer.clear"})
+        await c.recv_until("input_audio_buffer.cleared")

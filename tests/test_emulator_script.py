@@ -1,0 +1,112 @@
+"""The answering rule, the pacing of audio and words, and the shipped scenarios."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from emulator_helpers import RealtimeTestClient, fast, scenario_from
+
+from interview_kit import voice
+from interview_kit.emulator import Emulator
+from interview_kit.emulator.script import InterviewScript, verbatim_text
+from interview_kit.emulator.speech import CHUNK_MS
+from interview_kit.scenario import load_scenario
+
+
+@pytest.mark.parametrize(
+    ("instructions", "said"),
+    [
+        ("Say exactly the following: I'm preparing your assessment.", "I'm preparing your assessment."),
+        (
+            'You are kind.\nSAY EXACTLY THE FOLLOWING, word for word:  "Thank you, goodbye."  ',
+            "Thank you, goodbye.",
+        ),
+        ("say exactly the following:\n'One line.\nTwo lines.'", "One line.\nTwo lines."),
+        ("Say exactly the following: “Curly quotes.”", "Curly quotes."),
+        ("Say exactly the following ask the next question", None),  # no colon: not a verbatim line
+        ("Ask the next question.", None),
+        (None, None),
+    ],
+)
+def test_verbatim_rule(instructions, said):
+    assert verbatim_text(instructions) == said
+
+
+def test_script_order_and_end():
+    scenario = scenario_from(
+        {
+            "interviewer": {
+                "greeting": "Hi.",
+                "questions": ["Q1?", "Q2?", "Q3?"],
+                "closing": "Bye.",
+                "end_after_answers": 2,
+            },
+            "candidate": {"answers": ["A1", "A2"]},
+        }
+    )
+    script = InterviewScript(scenario)
+    tools = {"end_interview"}
+    assert script.next_line(None, tools, in_conversation=False).text == "Hi. Q1?"  # out of band: no move
+    first = script.next_line(None, tools)
+    assert (first.label, first.text) == ("greeting", "Hi. Q1?")
+    assert script.record_answer() == "A1"
+    assert script.next_line("Say exactly the following: ok", tools).label == "verbatim"  # does not move
+    assert script.next_line(None, tools).text == "Q2?"
+    assert script.record_answer() == "A2"
+    call = script.next_line(None, tools)
+    assert (
+        call.kind == "call"
+        and call.name == "end_interview"
+        and "2 question" in json.loads(call.arguments)["reason"]
+    )
+    assert script.next_line(None, tools).text == "Bye."  # called once; then the closing line
+    assert script.record_answer() == ""  # the scripted answers ran out
+
+
+def test_closing_without_the_tool_and_without_questions():
+    script = InterviewScript(scenario_from({"interviewer": {"greeting": "Hi.", "closing": "Bye."}}))
+    assert script.next_line(None, set()).text == "Hi."
+    assert script.next_line(None, set()).text == "Bye."
+
+
+def test_shipped_scenarios():
+    default = load_scenario("default")
+    assert 3 <= len(default.interviewer.questions) <= 4 and len(default.candidate.answers) == 4
+    korean = load_scenario("korean")
+    assert korean.language == "ko" and all(
+        any("\uac00" <= ch <= "\ud7a3" for ch in q) for q in korean.interviewer.questions
+    )
+    for name in ("slow-report", "drop-during-summary", "stalled-server"):
+        assert load_scenario(name).name == name
+
+
+async def test_audio_is_paced_and_words_come_in_step():
+    line = "one two three four five six seven eight nine ten"
+    scenario = fast("default", speed=5.0)
+    async with Emulator(scenario) as emu, await RealtimeTestClient.connect(emu.realtime_url) as c:
+        await c.recv()
+        await c.send(
+            {"type": "response.create", "response": {"instructions": f"Say exactly the following: {line}"}}
+        )
+        arrivals, audio_bytes, words_at = [], 0, []
+        while True:
+            event = await c.recv()
+            if event["type"] == "response.output_audio.delta":
+                arrivals.append(time.monotonic())
+                audio_bytes += len(base64.b64decode(event["delta"]))
+            elif event["type"] == "response.output_audio_transcript.delta":
+                words_at.append((event["delta"], audio_bytes))
+            elif event["type"] == "response.done":
+                break
+    chunk_s = CHUNK_MS / 1000
+    for k, at in enumerate(arrivals):  # never early: delta k leaves k chunks after the first
+        assert at - arrivals[0] >= k * chunk_s / scenario.speed - 0.005
+    bytes_per_s = voice.SAMPLE_RATE * voice.BYTES_PER_SAMPLE
+    for (word, received), (expected, start, _end) in zip(
+        words_at, voice.word_timings(line, 160), strict=True
+    ):
+        assert word.strip() == expected
+        assert start * bytes_per_s < received <= (start + chunk_s) * bytes_per_s + 1  # with its audio chunk

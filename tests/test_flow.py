@@ -1,0 +1,329 @@
+"""AssessmentFlow: every transition, every timeout, out-of-order and duplicate inputs, and property-based
+sequences that never raise and never leave it stuck."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from interview_kit.flow import (
+    PHASE_ORDER,
+    AbandonReport,
+    AssessmentFlow,
+    DisableTurnTaking,
+    EndSession,
+    FlowSettings,
+    FlowTimeouts,
+    Phase,
+    ReportStart,
+    ReportState,
+    RequestResponse,
+    StartReport,
+)
+
+TIMEOUTS = FlowTimeouts(response_created=2.0, speaking=10.0, report=30.0)
+
+
+def make(report_start: ReportStart = ReportStart.AT_TRIGGER) -> AssessmentFlow:
+    return AssessmentFlow(FlowSettings(report_start=report_start, timeouts=TIMEOUTS))
+
+
+def speak(flow: AssessmentFlow, now: float, rid: str, purpose: str, *, done_first: bool = True) -> list:
+    """Created, playback started, then done and played (in either order)."""
+    actions = flow.response_created(now, rid, purpose)
+    actions += flow.playback_started(now + 0.1, rid)
+    if done_first:
+        actions += flow.response_done(now + 0.2, rid, purpose)
+        actions += flow.playback_done(now + 0.3, rid)
+    else:
+        actions += flow.playback_done(now + 0.2, rid)
+        actions += flow.response_done(now + 0.3, rid, purpose)
+    return actions
+
+
+def test_happy_path_overlap_report_ready_during_ack() -> None:
+    flow = make()
+    actions = flow.trigger(1.0, "tool")
+    assert actions == [DisableTurnTaking(), RequestResponse("ack", flow.settings.ack_text), StartReport()]
+    assert flow.phase is Phase.TRIGGERED and flow.report_state is ReportState.RUNNING
+    assert flow.response_created(1.2, "r_ack", "ack") == []
+    assert flow.phase is Phase.ACK_GENERATING
+    flow.playback_started(1.5, "r_ack")
+    assert flow.phase is Phase.ACK_SPEAKING
+    assert flow.report_ready(2.0, "You did well.") == []  # still speaking: stored
+    flow.response_done(2.5, "r_ack", "ack")
+    assert flow.phase is Phase.ACK_SPEAKING  # received is not played
+    assert flow.playback_done(3.0, "r_ack") == [RequestResponse("summary", "You did well.")]
+    assert flow.phase is Phase.SUMMARY_SENDING
+    assert speak(flow, 3.2, "r_sum", "summary") == [RequestResponse("goodbye", flow.settings.goodbye_text)]
+    assert flow.phase is Phase.GOODBYE_SENDING
+    assert speak(flow, 5.0, "r_bye", "goodbye", done_first=False) == [EndSession("complete")]
+    assert flow.phase is Phase.COMPLETE
+    visited = [Phase.INTERVIEWING] + [t.to for t in flow.transitions]
+    assert visited == [p for p in PHASE_ORDER if p is not Phase.AWAITING_REPORT]
+    assert [t.t for t in flow.transitions] == sorted(t.t for t in flow.transitions)
+    assert flow.transitions[0].reason == "trigger:tool"
+    assert flow.ignored == [] and flow.timeouts == []
+
+
+def test_awaiting_report_when_ack_finishes_first() -> None:
+    flow = make()
+    flow.trigger(0.0, "button")
+    assert speak(flow, 0.1, "a", "ack") == []
+    assert flow.phase is Phase.AWAITING_REPORT
+    assert flow.report_ready(4.0, "Summary.") == [RequestResponse("summary", "Summary.")]
+    assert flow.phase is Phase.SUMMARY_SENDING
+
+
+def test_after_ack_mode_starts_report_only_after_ack_played() -> None:
+    flow = make(ReportStart.AFTER_ACK)
+    actions = flow.trigger(0.0, "limit")
+    assert StartReport() not in actions and flow.report_state is ReportState.NOT_STARTED
+    flow.response_created(0.1, "a", "ack")
+    flow.response_done(0.2, "a", "ack")
+    assert flow.playback_done(0.9, "a") == [StartReport()]
+    assert flow.phase is Phase.AWAITING_REPORT and flow.report_started_at == 0.9
+
+
+def test_report_failure_speaks_fallback_and_still_says_goodbye() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    speak(flow, 0.1, "a", "ack")
+    assert flow.report_failed(1.0, "boom") == [RequestResponse("fallback", None)]
+    assert flow.report_error == "boom"
+    assert speak(flow, 1.1, "f", "fallback") == [RequestResponse("goodbye", flow.settings.goodbye_text)]
+    assert speak(flow, 2.0, "g", "goodbye") == [EndSession("complete")]
+
+
+def test_report_failure_during_ack_then_fallback_after_ack() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    flow.report_failed(0.05, "no key")
+    assert speak(flow, 0.1, "a", "ack") == [RequestResponse("fallback", None)]
+
+
+def test_report_timeout_abandons_and_speaks_fallback() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    speak(flow, 0.1, "a", "ack")
+    assert flow.phase is Phase.AWAITING_REPORT
+    assert flow.tick(29.9) == []
+    actions = flow.tick(30.0)
+    assert isinstance(actions[0], AbandonReport) and actions[1:] == [RequestResponse("fallback", None)]
+    assert flow.report_state is ReportState.TIMED_OUT
+    assert flow.timeouts[-1]["waiting_for"] == "report"
+    # the late report is recorded and ignored
+    assert flow.report_ready(31.0, "late") == []
+    assert flow.ignored[-1]["input"] == "report_ready"
+
+
+def test_report_timeout_while_ack_speaking_goes_to_fallback_when_ack_played() -> None:
+    timeouts = FlowTimeouts(response_created=2.0, speaking=100.0, report=30.0)
+    flow = AssessmentFlow(FlowSettings(timeouts=timeouts))
+    flow.trigger(0.0, "tool")
+    flow.response_created(0.1, "a", "ack")
+    flow.playback_started(0.2, "a")
+    assert isinstance(flow.tick(30.0)[0], AbandonReport)
+    assert flow.phase is Phase.ACK_SPEAKING
+    flow.response_done(30.5, "a", "ack")
+    assert flow.playback_done(31.0, "a") == [RequestResponse("fallback", None)]
+
+
+@pytest.mark.parametrize(
+    ("setup", "phase", "deadline", "next_phase"),
+    [
+        ([], Phase.TRIGGERED, 2.0, Phase.AWAITING_REPORT),  # ack never created
+        ([("created", "a", "ack")], Phase.ACK_GENERATING, 10.0, Phase.AWAITING_REPORT),
+        ([("created", "a", "ack"), ("started", "a")], Phase.ACK_SPEAKING, 10.0, Phase.AWAITING_REPORT),
+    ],
+)
+def test_ack_timeouts_move_on(setup: list, phase: Phase, deadline: float, next_phase: Phase) -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    for step in setup:
+        if step[0] == "created":
+            flow.response_created(0.0, step[1], step[2])
+        else:
+            flow.playback_started(0.0, step[1])
+    assert flow.phase is phase
+    assert flow.tick(deadline - 0.01) == []
+    flow.tick(deadline)
+    assert flow.phase is next_phase
+    assert flow.timeouts and flow.timeouts[-1]["after_s"] == pytest.approx(deadline)
+
+
+def _to_summary_sending(flow: AssessmentFlow) -> None:
+    flow.trigger(0.0, "tool")
+    flow.report_ready(0.05, "S")
+    speak(flow, 0.1, "a", "ack")
+    assert flow.phase is Phase.SUMMARY_SENDING
+
+
+def test_summary_and_goodbye_timeouts() -> None:
+    flow = make()
+    _to_summary_sending(flow)  # entered at 0.4
+    assert flow.tick(2.41) == [RequestResponse("goodbye", flow.settings.goodbye_text)]
+    assert flow.phase is Phase.GOODBYE_SENDING
+    assert flow.tick(4.42) == [EndSession("complete")]
+    assert flow.phase is Phase.COMPLETE
+    assert [t["waiting_for"] for t in flow.timeouts] == ["summary response.created", "goodbye played"]
+
+    flow = make()
+    _to_summary_sending(flow)
+    flow.response_created(1.0, "s", "summary")
+    assert flow.tick(10.99) == []
+    assert flow.tick(11.0) == [RequestResponse("goodbye", flow.settings.goodbye_text)]
+    flow.response_created(11.1, "g", "goodbye")
+    assert flow.tick(21.1) == [EndSession("complete")]
+
+
+def test_duplicates_and_out_of_order_are_recorded_not_raised() -> None:
+    flow = make()
+    assert flow.playback_done(0.0, "nobody") == []  # interview responses are not the flow's business
+    assert flow.response_created(0.0, "x", "ack") == []  # ack before any trigger
+    assert flow.ignored[-1]["why"].startswith("not expected")
+    flow.trigger(1.0, "tool")
+    assert flow.trigger(1.1, "button") == []  # second trigger
+    assert flow.ignored[-1]["input"] == "trigger:button"
+    flow.response_created(1.2, "a", "ack")
+    assert flow.response_created(1.3, "a", "ack") == []
+    assert flow.ignored[-1]["why"] == "duplicate"
+    flow.response_done(1.4, "a", "ack")
+    assert flow.response_done(1.5, "a", "ack") == []
+    assert flow.ignored[-1]["why"] == "duplicate"
+    flow.report_ready(1.6, "S")
+    assert flow.report_ready(1.7, "again") == []
+    assert flow.summary_text == "S"
+    assert flow.playback_done(1.8, "a") == [RequestResponse("summary", "S")]
+    assert flow.playback_done(1.9, "a") == []
+    # a goodbye before the summary was even created is ignored
+    assert flow.response_created(2.0, "g", "goodbye") == []
+    assert flow.phase is Phase.SUMMARY_SENDING
+
+
+def test_done_without_created_binds_and_completes() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    flow.report_ready(0.0, "S")
+    assert flow.response_done(0.5, "a", "ack") == []
+    assert flow.phase is Phase.ACK_GENERATING and flow.response_id("ack") == "a"
+    assert flow.playback_done(0.6, "a") == [RequestResponse("summary", "S")]
+
+
+def test_played_before_done_waits_for_done() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    flow.report_ready(0.0, "S")
+    flow.response_created(0.1, "a", "ack")
+    assert flow.playback_done(0.5, "a") == []
+    assert flow.phase is Phase.ACK_GENERATING
+    assert flow.response_done(0.6, "a", "ack") == [RequestResponse("summary", "S")]
+
+
+def test_connection_lost_and_fail_are_terminal() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    assert flow.connection_lost(1.0, "1011 keepalive ping timeout") == [EndSession("disconnected")]
+    assert flow.phase is Phase.DISCONNECTED and flow.finished
+    assert flow.report_state is ReportState.RUNNING  # the session still finishes the report
+    assert flow.fail(2.0, "x") == []
+    assert flow.tick(1e9) == [AbandonReport(flow.report_error)]  # report still bounded by its timeout
+    flow2 = make()
+    assert flow2.fail(0.0, "bad") == [EndSession("failed")]
+    assert flow2.phase is Phase.FAILED
+
+
+def test_phase_durations_and_transition_records() -> None:
+    flow = make()
+    flow.trigger(2.0, "tool")
+    flow.response_created(2.5, "a", "ack")
+    durations = flow.phase_durations(end=3.0)
+    assert durations == {"interviewing": 2.0, "triggered": 0.5, "ack_generating": 0.5}
+    assert flow.transitions[0].as_dict() == {"t": 2.0, "from": "interviewing", "to": "triggered",
+                                             "reason": "trigger:tool"}
+
+
+def test_observer_hears_phases_timeouts_and_ignored() -> None:
+    heard: list[tuple[str, dict]] = []
+    flow = AssessmentFlow(FlowSettings(timeouts=TIMEOUTS), observer=lambda k, r: heard.append((k, r)))
+    flow.trigger(0.0, "tool")
+    flow.trigger(0.1, "tool")
+    flow.tick(5.0)
+    kinds = [k for k, _ in heard]
+    assert kinds[:2] == ["phase", "flow.ignored"] and "timeout" in kinds
+
+
+# --- property-based: any input sequence -------------------------------------------------------
+
+RIDS = st.sampled_from(["a", "s", "g", "q", "z"])
+PURPOSES = st.sampled_from(["ack", "summary", "fallback", "goodbye", "auto", "question"])
+INPUTS = st.one_of(
+    st.tuples(st.just("trigger"), st.sampled_from(["tool", "button", "limit"])),
+    st.tuples(st.just("created"), RIDS, PURPOSES),
+    st.tuples(st.just("started"), RIDS),
+    st.tuples(st.just("played"), RIDS),
+    st.tuples(st.just("done"), RIDS, PURPOSES),
+    st.tuples(st.just("ready"), st.text(max_size=5)),
+    st.tuples(st.just("failed"), st.text(max_size=5)),
+    st.tuples(st.just("tick")),
+)
+
+
+def apply(flow: AssessmentFlow, now: float, step: tuple) -> list:
+    kind = step[0]
+    if kind == "trigger":
+        return flow.trigger(now, step[1])
+    if kind == "created":
+        return flow.response_created(now, step[1], step[2])
+    if kind == "started":
+        return flow.playback_started(now, step[1])
+    if kind == "played":
+        return flow.playback_done(now, step[1])
+    if kind == "done":
+        return flow.response_done(now, step[1], step[2])
+    if kind == "ready":
+        return flow.report_ready(now, step[1])
+    if kind == "failed":
+        return flow.report_failed(now, step[1])
+    return flow.tick(now)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(st.tuples(st.floats(0.0, 20.0), INPUTS), max_size=40),
+       mode=st.sampled_from(list(ReportStart)))
+def test_any_sequence_never_raises_and_always_finishes(steps: list, mode: ReportStart) -> None:
+    flow = make(mode)
+    now = 0.0
+    ends: list[EndSession] = []
+    for dt, step in steps:
+        now += dt
+        ends += [a for a in apply(flow, now, step) if isinstance(a, EndSession)]
+        assert flow.phase in Phase
+    flow.trigger(now, "button")  # whatever happened, a trigger (or none needed) then time passes
+    for _ in range(12):
+        now += 100.0
+        ends += [a for a in flow.tick(now) if isinstance(a, EndSession)]
+    assert flow.finished
+    assert len(ends) == 1  # the session is ended exactly once
+    assert flow.deadline is None
+    times = [t.t for t in flow.transitions]
+    assert times == sorted(times)
+    # transitions are a chain
+    for before, after in zip(flow.transitions, flow.transitions[1:], strict=False):
+        assert before.to is after.from_
+
+
+@settings(max_examples=200, deadline=None)
+@given(order=st.permutations(["a_created", "a_started", "a_done", "a_played", "ready"]))
+def test_ack_inputs_in_any_order_reach_summary(order: list[str]) -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    now = 0.0
+    steps = {"a_created": ("created", "a", "ack"), "a_started": ("started", "a"),
+             "a_done": ("done", "a", "ack"), "a_played": ("played", "a"), "ready": ("ready", "S")}
+    for step in order:
+        now += 0.1
+        apply(flow, now, steps[step])
+    assert flow.phase is Phase.SUMMARY_SENDING
+    assert flow.timeouts == []

@@ -1,0 +1,180 @@
+"""Every notebook runs top to bottom offline (emulator and sample data) in a kernel from this venv.
+
+The notebooks are executed in memory with nbclient, with their `parameters` cell overridden
+papermill-style (an injected cell right after it) to point at temp dirs and fast scenarios; nothing is
+ever written back to the committed files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ["01_live_interview.ipynb", "02_timing_analysis.ipynb", "03_compare_prompts.ipynb"]
+CELL_TIMEOUT_S = 120  # per cell; a whole notebook here takes seconds, not minutes
+KERNEL = "python3"
+FOLDER_FILES = ("session.json", "events.jsonl", "transcript.json", "report.json")
+
+
+@pytest.fixture(scope="module")
+def venv_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `python3` kernelspec that runs this interpreter, found first on JUPYTER_PATH, so that neither a
+    user-level kernelspec nor a PATH `python` can swap in another environment."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "interview_kit test kernel", "language": "python",
+    }), encoding="utf-8")
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *([old] if old else [])])
+    try:
+        yield KERNEL
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
+
+
+def with_parameters(nb: nbformat.NotebookNode, **params: Any) -> nbformat.NotebookNode:
+    """Insert the overrides after the `parameters` cell, plus a check that the kernel is this venv's."""
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+    lines = [f"{name} = {value!r}" for name, value in params.items()]
+    lines.append(f"import sys as _sys\nassert _sys.prefix == {sys.prefix!r}, _sys.prefix")
+    cell = nbformat.v4.new_code_cell("\n".join(lines), id="injected-parameters")
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def execute(name: str, kernel: str, **params: Any) -> nbformat.NotebookNode:
+    nb = with_parameters(nbformat.read(NOTEBOOKS / name, as_version=4), **params)
+    client = NotebookClient(nb, kernel_name=kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    return nb
+
+
+def text_of(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook printed or displayed as text."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def images_in(nb: nbformat.NotebookNode) -> int:
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebooks_are_source_only_with_one_parameters_cell(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+
+
+def test_committed_notebooks_match_their_generator() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_notebooks
+    finally:
+        sys.path.pop(0)
+    for name in NAMES:
+        assert (NOTEBOOKS / name).read_text(encoding="utf-8") == make_notebooks.render(name), (
+            f"{name} differs from scripts/make_notebooks.py: run it")
+
+
+def test_live_interview_notebook_runs_an_interview(venv_kernel: str, tmp_path: Path) -> None:
+    out = tmp_path / "sessions"
+    nb = execute("01_live_interview.ipynb", venv_kernel, SCENARIO="default", SPEED=20.0, OUT_DIR=str(out),
+                 RUN_LIMIT_S=120)
+    text = text_of(nb)
+    assert "outcome: complete" in text
+    folders = [p for p in out.iterdir() if (p / "session.json").is_file()]
+    assert len(folders) == 1 and str(folders[0]) in text
+    assert json.loads((folders[0] / "session.json").read_text(encoding="utf-8"))["outcome"] == "complete"
+    assert "phase: interviewing" in text  # the cell after Start ran while the interview was going on
+    assert images_in(nb) >= 1  # the timeline
+
+
+def shipped_samples_usable(shipped: Path) -> bool:
+    """The shipped samples can tell the notebook's whole story: every folder complete (not being
+    regenerated right now) and a slow-report session in blocking mode among them."""
+    folders = [p for p in shipped.glob("*") if p.is_dir()]
+    if not folders or not all((p / f).is_file() for p in folders for f in FOLDER_FILES):
+        return False
+    metas = [json.loads((p / "session.json").read_text(encoding="utf-8")) for p in folders]
+    return any(m.get("scenario") == "slow-report" and m.get("assessment_mode") == "blocking" for m in metas)
+
+
+@pytest.fixture(scope="module")
+def sample_sessions(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped samples (data/sessions) when usable, else a few recorded now with the emulator:
+    the default interview, and the slow report in blocking (killed by the keepalive) and overlap mode."""
+    shipped = ROOT / "data" / "sessions"
+    if shipped_samples_usable(shipped):
+        return str(shipped / "*")
+    import asyncio
+
+    from interview_kit.widgets import InterviewPanel
+
+    out = tmp_path_factory.mktemp("samples")
+
+    async def record() -> None:
+        runs = (("default", "overlap"), ("slow-report", "blocking"), ("slow-report", "overlap"))
+        for scenario, mode in runs:
+            panel = InterviewPanel(scenario=scenario, assessment_mode=mode, speed=20.0, out_dir=out,
+                                   show_timeline=False)
+            result = await panel.run(within=60)
+            assert result is not None, panel.error
+
+    asyncio.run(record())
+    return str(out / "*")
+
+
+def test_timing_analysis_notebook_tells_the_story(venv_kernel: str, sample_sessions: str) -> None:
+    nb = execute("02_timing_analysis.ipynb", venv_kernel, SESSIONS=sample_sessions)
+    text = text_of(nb)
+    # the session the keepalive killed was found and its stall, pongs and close described
+    assert "the loop stalled for" in text and "closed by" in text and "No session here" not in text
+    assert images_in(nb) >= 3
+
+
+@pytest.fixture(scope="module")
+def transcripts_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped sample transcripts, copied (read-only use) so the run cannot touch them."""
+    shipped = ROOT / "data" / "transcripts"
+    out = tmp_path_factory.mktemp("transcripts")
+    files = sorted(shipped.glob("*.json"))
+    if not files:
+        pytest.skip("no sample transcripts in data/transcripts yet")
+    for f in files:
+        shutil.copy(f, out / f.name)
+    return str(out)
+
+
+def test_compare_prompts_notebook_scores_every_transcript(venv_kernel: str, transcripts_dir: str) -> None:
+    nb = execute("03_compare_prompts.ipynb", venv_kernel, TRANSCRIPTS=transcripts_dir, REPEATS=1,
+                 PROMPTS=["default", "strict"])
+    text = text_of(nb)
+    assert "0 failed call(s)" in text
+    assert images_in(nb) >= 1

@@ -1,0 +1,112 @@
+"""The `demo` and `run` subcommands, through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from interview_kit.cli import main
+from interview_kit.scenario import load_scenario
+
+FAST_SCENARIO = """
+name = "runner-fast"
+speed = 40.0
+report_delay = 0.1
+
+[interviewer]
+greeting = "Hello. Let's begin."
+questions = ["What are you proud of?"]
+
+[candidate]
+answers = ["I rebuilt our data pipeline and cut the nightly run from six hours to forty minutes."]
+pause = 0.3
+
+[client]
+ping_interval = 2.0
+ping_timeout = 2.0
+"""
+
+
+def test_demo_runs_a_whole_interview_and_prints_the_folder_last(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "runner-fast.toml"
+    scenario.write_text(FAST_SCENARIO)
+    code = main(["demo", "--scenario", str(scenario), "--out", str(tmp_path / "sessions")])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    folder = Path(out[-1])
+    assert folder.parent == tmp_path / "sessions" and folder.is_dir()
+    assert any("interviewing -> triggered" in line for line in out)  # the timeline, as it happened
+    assert any("goodbye_speaking -> complete" in line for line in out)
+    assert any(line.startswith("outcome") and "complete" in line for line in out)
+    assert any(line.startswith("longest stall") for line in out)
+    session = json.loads((folder / "session.json").read_text())
+    assert session["outcome"] == "complete" and session["scenario"] == "runner-fast"
+    assert session["config"]["ping_interval"] == 2.0  # [client] applied
+    assert session["config"]["speed"] == 40.0
+    assert "api_key" not in session["config"]
+
+
+def test_demo_unknown_scenario_is_a_one_line_error(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--scenario", "no-such-scenario", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no-such-scenario" in err[0]
+
+
+def test_demo_bad_client_table_names_the_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(FAST_SCENARIO + "pingg_interval = 1.0\n")
+    code = main(["demo", "--scenario", str(scenario), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pingg_interval" in err
+
+
+def test_run_without_a_key_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["run"])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and "OPENAI_API_KEY" in lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_run_names_the_key_variable_it_was_told(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("MY_LAB_KEY", raising=False)
+    assert main(["run", "--api-key-env", "MY_LAB_KEY"]) == 2
+    assert "MY_LAB_KEY" in capsys.readouterr().err
+
+
+def test_run_without_an_audio_device_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import interview_kit.audio as audio
+
+    def no_device(device: object = None) -> None:
+        raise audio.AudioDeviceError("no usable audio output device; use VirtualOutput instead")
+
+    monkeypatch.setattr(audio, "check_output_device", no_device)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-whatever")
+    code = main(["run"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "audio output device" in err[0]
+    assert "sk-whatever" not in err[0]
+
+
+def test_run_bad_config_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "session.toml"
+    config.write_text('model = "gpt-realtime"\nassessment_mode = "sometimes"\n')
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "assessment_mode" in err[0]
+
+
+def test_shipped_scenarios_client_tables_are_valid_settings() -> None:
+    from interview_kit.config import SessionConfig
+
+    for name in ("default", "slow-report", "drop-during-summary", "stalled-server", "korean"):
+        SessionConfig().with_overrides(load_scenario(name).client)

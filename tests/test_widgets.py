@@ -1,0 +1,321 @@
+"""The notebook panel at the Python level: real sessions against the thread-hosted emulator.
+
+ipywidgets work headless, so the tests press the panel's own buttons (`button.click()`) while
+pytest-asyncio's loop plays the kernel's loop, and read back what the panel shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from interview_kit.flow import PHASE_ORDER
+from interview_kit.widgets import InterviewPanel, LiveView
+
+# Every phase of the happy path but `awaiting_report`, which is skipped when the report is ready
+# before the acknowledgement has played.
+REQUIRED_PHASES = [str(p) for p in PHASE_ORDER if str(p) != "awaiting_report"]
+FOLDER_FILES = ("session.json", "events.jsonl", "transcript.json", "report.json")
+
+FAST_SCENARIO = """
+name = "panel-fast"
+speed = 20.0
+report_delay = 0.2
+
+[interviewer]
+greeting = "Hello, welcome."
+questions = [
+  "Tell me about a project you are proud of.",
+  "How do you handle a disagreement?",
+  "What would you like to learn next?",
+]
+closing = "Thank you, goodbye."
+
+[candidate]
+answers = [
+  "I rebuilt our data pipeline and made it much faster.",
+  "I listen first and then we test both ideas on real data.",
+  "Statistics, because our decisions depend on experiments.",
+]
+pause = 0.4
+
+[latency]
+response_created = 0.1
+first_audio = 0.1
+"""
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> str:
+    path = tmp_path / "panel-fast.toml"
+    path.write_text(FAST_SCENARIO, encoding="utf-8")
+    return str(path)
+
+
+def make_panel(tmp_path: Path, scenario: str, **kwargs: object) -> InterviewPanel:
+    return InterviewPanel(scenario=scenario, speed=20.0, out_dir=tmp_path / "sessions", **kwargs)
+
+
+async def wait_until(panel: InterviewPanel, predicate: Callable[[], bool], limit: float = 30.0) -> None:
+    """Wait (bounded) until the panel's live view satisfies `predicate`, checked on every record."""
+    reached = asyncio.Event()
+    panel.add_listener(lambda _record: reached.set() if predicate() else None)
+    if not predicate():
+        async with asyncio.timeout(limit):
+            await reached.wait()
+
+
+def read_events(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def assert_folder_complete(folder: Path, outcome: str) -> None:
+    for name in FOLDER_FILES:
+        assert (folder / name).is_file(), f"{name} missing from {folder}"
+    meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+    assert meta["outcome"] == outcome
+    events = read_events(folder)
+    assert events[-1]["type"] == "session.ended"
+    assert events[-1]["data"]["outcome"] == outcome
+    json.loads((folder / "transcript.json").read_text(encoding="utf-8"))
+    json.loads((folder / "report.json").read_text(encoding="utf-8"))
+
+
+def shown_text(widget: object) -> str:
+    """Every string value the panel's widgets hold (what a user can see)."""
+    parts = [str(getattr(widget, "value", "") or ""), str(getattr(widget, "description", "") or "")]
+    for child in getattr(widget, "children", ()):
+        parts.append(shown_text(child))
+    return " ".join(parts)
+
+
+def folder_text(folder: Path) -> str:
+    return " ".join(p.read_text(encoding="utf-8") for p in folder.iterdir())
+
+
+def in_order(seen: list[str], order: list[str]) -> bool:
+    """True when `seen` visits `order`'s phases in that order (each phase once)."""
+    positions = [order.index(p) for p in seen if p in order]
+    return positions == sorted(positions) and len(positions) == len(set(positions))
+
+
+async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file)
+    ticks = 0
+
+    async def other_cell() -> None:  # the kernel's other work keeps running meanwhile
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.05)
+
+    other = asyncio.get_running_loop().create_task(other_cell())
+    panel.start_button.click()
+    assert panel.running and panel.start_button.disabled and not panel.stop_button.disabled
+    result = await panel.wait(within=60)
+    other.cancel()
+
+    assert result is not None and result.outcome == "complete", panel.error
+    assert panel.error is None
+    seen = panel.live.phases_seen
+    assert set(REQUIRED_PHASES) <= set(seen), seen
+    assert in_order(seen, [str(p) for p in PHASE_ORDER])
+    assert panel.phase == "complete"
+    assert ">complete<" in panel.phases_html.value  # the current phase is the highlighted one
+    assert ticks > 5
+    # the live view saw the conversation and timed its turns
+    lines = panel.live.transcript_lines(last=100)
+    assert ("Candidate", "I rebuilt our data pipeline and made it much faster.") in lines
+    assert any(who == "Interviewer" and "Tell me about a project" in text for who, text in lines)
+    assert panel.live.last_gap_s is not None and panel.live.last_gap_s > 0
+    assert "last voice-to-voice gap" in panel.gap.value and "—" not in panel.gap.value
+    assert "complete" in panel.status.value.lower()
+    # when it ends: the folder and a timeline plot, and the controls are back
+    assert_folder_complete(Path(result.folder), "complete")
+    assert str(result.folder) in panel.folder_html.value
+    assert bytes(panel.timeline.value)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not panel.start_button.disabled and panel.stop_button.disabled and panel.trigger_button.disabled
+    assert not panel.running
+
+
+async def test_stop_mid_interview_ends_cleanly_with_the_folder_complete(tmp_path: Path,
+                                                                        scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, show_timeline=False)
+    panel.start_button.click()
+    await wait_until(panel, lambda: any(who == "Candidate" for who, _ in panel.live.transcript_lines()))
+    assert panel.phase == "interviewing"
+    panel.stop_button.click()
+    result = await panel.wait(within=30)
+
+    assert result.outcome == "stopped"
+    assert panel.error is None
+    assert "complete" not in panel.live.phases_seen
+    assert "stopped" in panel.status.value.lower()
+    assert_folder_complete(Path(result.folder), "stopped")
+    assert str(result.folder) in panel.folder_html.value
+
+
+async def test_trigger_assessment_starts_the_flow_early(tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, show_timeline=False)
+    panel.start_button.click()
+    await wait_until(panel, lambda: any(who == "Candidate" for who, _ in panel.live.transcript_lines()))
+    panel.trigger_button.click()
+    result = await panel.wait(within=60)
+
+    assert result.outcome == "complete", panel.error
+    assert panel.live.triggers == ["button"]
+    events = read_events(Path(result.folder))
+    triggers = [e["data"]["source"] for e in events if e["type"] == "assessment.trigger"]
+    assert triggers == ["button"]
+    answers = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert 1 <= len(answers) < 3  # the scenario had three answers to give; it was cut short
+    assert set(REQUIRED_PHASES) <= set(panel.live.phases_seen)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_bad_base_url_shows_an_error_in_the_panel(tmp_path: Path, scenario_file: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-panel-test-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    panel = make_panel(tmp_path, scenario_file, target="url", base_url=url)
+    panel.start_button.click()
+    result = await panel.wait(within=30)
+
+    assert result is not None and result.outcome == "failed"
+    host_port = url.split("//")[1].split("/")[0]
+    assert panel.error and "could not connect" in panel.error.lower() and host_port in panel.error
+    assert "Traceback" not in panel.error_html.value and "Error" in panel.error_html.value
+    assert not panel.running and not panel.start_button.disabled
+    assert_folder_complete(Path(result.folder), "failed")
+    assert secret not in shown_text(panel.widget)
+    assert secret not in folder_text(Path(result.folder))
+
+
+async def test_a_malformed_base_url_is_refused_before_anything_runs(tmp_path: Path,
+                                                                     scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, target="url", base_url="localhost:8000")
+    panel.start_button.click()
+    assert await panel.wait(within=10) is None
+    assert panel.error and "http://" in panel.error
+    assert not (tmp_path / "sessions").exists()  # nothing half-made
+
+
+async def test_hosted_api_without_a_key_says_what_to_set(tmp_path: Path, scenario_file: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    panel = make_panel(tmp_path, scenario_file, target="hosted")
+    assert panel.base_url.value == "https://api.openai.com/v1"
+    panel.start_button.click()
+    await panel.wait(within=10)
+    assert panel.error and "OPENAI_API_KEY" in panel.error
+    assert not panel.running
+
+
+async def test_microphone_without_a_device_says_what_to_install(tmp_path: Path,
+                                                                  scenario_file: str) -> None:
+    from interview_kit.audio import AudioDeviceError, check_input_device
+
+    try:
+        check_input_device()
+    except AudioDeviceError:
+        pass
+    else:
+        pytest.skip("this machine has a microphone")
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    panel = make_panel(tmp_path, scenario_file, target="url", base_url=url, candidate="microphone")
+    panel.start_button.click()
+    assert await panel.wait(within=20) is None  # refused before connecting: no folder
+    assert panel.error and ("portaudio" in panel.error.lower() or "microphone" in panel.error.lower())
+    assert "Traceback" not in panel.error_html.value
+    assert not (tmp_path / "sessions").exists()
+
+
+async def test_mute_silences_the_candidate_input(tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, show_timeline=False)
+    panel.start_button.click()
+    await wait_until(panel, lambda: panel.phase == "interviewing")
+    panel.mute_button.value = True
+    assert panel.muted and panel.audio_input is not None and panel.audio_input.muted
+    panel.stop_button.click()
+    result = await panel.wait(within=30)
+    assert result.outcome == "stopped"
+
+
+async def test_stop_while_starting_runs_nothing(tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file)
+    panel.start_button.click()
+    panel.stop_button.click()  # before the emulator is up
+    assert await panel.wait(within=30) is None
+    assert panel.error is None and "before the interview started" in panel.status.value
+    assert not (tmp_path / "sessions").exists()
+    assert not panel.start_button.disabled
+
+
+def test_start_without_a_running_loop_explains_itself() -> None:
+    panel = InterviewPanel()
+    panel.start_button.click()
+    assert panel.task is None
+    assert panel.error and "event loop" in panel.error
+
+
+def test_panel_shows_in_one_line() -> None:
+    bundle = InterviewPanel()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+# --- the live view from hand-written records -------------------------------------------------------
+
+def test_live_view_health_gap_transcript_from_records() -> None:
+    view = LiveView()
+    records = [
+        {"t": 0.0, "dir": "local", "type": "phase", "phase": "interviewing",
+         "data": {"from": None, "to": "interviewing", "reason": "start"}},
+        {"t": 1.0, "dir": "out", "type": "input_audio_buffer.append", "data": {"audio_start_ms": 960,
+                                                                                "audio_end_ms": 1000}},
+        {"t": 2.0, "dir": "out", "type": "input_audio_buffer.append", "data": {"audio_start_ms": 1960,
+                                                                                "audio_end_ms": 2000}},
+        {"t": 2.1, "dir": "in", "type": "input_audio_buffer.speech_stopped", "data": {"audio_end_ms": 1500}},
+        {"t": 2.2, "dir": "in", "type": "conversation.item.input_audio_transcription.completed",
+         "item_id": "item_1", "data": {"transcript": "My answer."}},
+        {"t": 2.3, "dir": "in", "type": "response.created", "response_id": "resp_1",
+         "data": {"response": {"id": "resp_1", "metadata": None}}},
+        {"t": 2.5, "dir": "in", "type": "response.output_audio_transcript.delta", "response_id": "resp_1",
+         "data": {"delta": "Next "}},
+        {"t": 2.6, "dir": "in", "type": "response.output_audio_transcript.delta", "response_id": "resp_1",
+         "data": {"delta": "question?"}},
+        {"t": 2.9, "dir": "local", "type": "playback.started", "response_id": "resp_1", "data": {}},
+        {"t": 3.0, "dir": "local", "type": "ping", "data": {"rtt_ms": 12.4}},
+        {"t": 3.5, "dir": "local", "type": "ping", "data": {"timeout": True}},
+        {"t": 4.0, "dir": "local", "type": "loop.stall", "data": {"duration_ms": 4950.0, "started": 3.9}},
+        {"t": 4.1, "dir": "local", "type": "loop.stall", "data": {"duration_ms": 60.0, "started": 4.0}},
+        {"t": 4.2, "dir": "local", "type": "connection.closed",
+         "data": {"code": 1011, "reason": "keepalive ping timeout", "by": "server"}},
+    ]
+    for record in records:
+        view.update(record)
+    # speech end at 1500 ms lies halfway between the appends ending at 1000 ms (t=1) and 2000 ms (t=2)
+    assert view.last_gap_s == pytest.approx(2.9 - 1.5)
+    assert view.transcript_lines() == [("Candidate", "My answer."), ("Interviewer", "Next question?")]
+    health = view.health_text()
+    assert "12 ms" in health and "1 without pong" in health and "4950 ms" in health
+    assert "1011 keepalive ping timeout (by server)" in health
+    assert view.phase == "interviewing" and view.last_t == 4.2
+
+
+def test_live_view_ignores_what_it_does_not_know() -> None:
+    view = LiveView()
+    assert view.update({"t": 1.0, "type": "something.new", "data": {"x": 1}}) is False
+    assert view.update({"type": "phase", "data": None}) is False
+    assert view.update({"type": "playback.started", "response_id": "r", "data": {}}) is False
+    assert view.last_gap_s is None and view.phase is None
