@@ -415,11 +415,14 @@ class OpenAIAssessor(Assessor):
             text = f"{type(exc).__name__}: {exc}"
         return self._clean(text)
 
-    def _report(self, answer: dict[str, Any], prompt: AssessmentPrompt, usage: Any, started: float
+    def _report(self, answer: dict[str, Any], prompt: AssessmentPrompt, completion: Any, started: float
                 ) -> AssessmentReport:
+        """Build the report; `model` is what the server says answered (e.g. the emulator's stand-in)."""
+        usage = getattr(completion, "usage", None)
         if hasattr(usage, "model_dump"):
             usage = usage.model_dump(mode="json", exclude_none=True)
-        return AssessmentReport(prompt=prompt.name, model=self.model, scores=answer["scores"],
+        model = getattr(completion, "model", None) or self.model
+        return AssessmentReport(prompt=prompt.name, model=model, scores=answer["scores"],
                                 overall=mean_score(answer["scores"]), strengths=answer["strengths"],
                                 concerns=answer["concerns"], summary=answer["summary"],
                                 duration_s=round(time.monotonic() - started, 3), usage=usage,
@@ -462,7 +465,7 @@ class OpenAIAssessor(Assessor):
                     self._sleep(wait)
                     continue
                 self.attempts.append("ok")
-                return self._report(answer, prompt, completion.usage, started)
+                return self._report(answer, prompt, completion, started)
         raise AssertionError("unreachable")
 
     async def assess(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
@@ -491,7 +494,7 @@ class OpenAIAssessor(Assessor):
                     await asyncio.sleep(wait)
                     continue
                 self.attempts.append("ok")
-                return self._report(answer, prompt, completion.usage, started)
+                return self._report(answer, prompt, completion, started)
         raise AssertionError("unreachable")
 
 

@@ -15,7 +15,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("interview_kit.runner", "demo_main", "run a whole interview against the built-in emulator"),
     "run": ("interview_kit.runner", "run_main", "run a live interview (microphone, speakers) against an API"),
     "analyse": ("interview_kit.analysis.cli", "analyse_main", "summarise session folders"),
-    "compare-prompts": ("interview_kit.analysis.cli", "compare_prompts_main", "score transcripts with prompt variants"),
+    "compare-prompts": (
+        "interview_kit.analysis.cli", "compare_prompts_main", "score transcripts with prompt variants"
+    ),
 }
 
 

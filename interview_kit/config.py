@@ -25,6 +25,14 @@ DEFAULT_INSTRUCTIONS = (
 
 _SECRET_FIELDS = frozenset({"api_key"})
 
+#: The standard acknowledgement and goodbye, by language (English for any other).
+LINES: dict[str, dict[str, str]] = {
+    "en": {"ack": "Thank you. I'm preparing your assessment now; it will take a moment.",
+           "goodbye": "That's everything from me. Thank you for your time, and goodbye."},
+    "ko": {"ack": "감사합니다. 지금 평가를 준비하고 있습니다. 잠시만 기다려 주세요.",
+           "goodbye": "오늘 인터뷰는 여기까지입니다. 시간 내주셔서 감사합니다. 안녕히 계세요."},
+}
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
@@ -52,8 +60,8 @@ class SessionConfig:
     prompt: str = "default"
     assessor: str = "openai"  # openai | heuristic
     assessment_model: str = "gpt-4o-mini"
-    ack_text: str = "Thank you. I'm preparing your assessment now; it will take a moment."
-    goodbye_text: str = "That's everything from me. Thank you for your time, and goodbye."
+    ack_text: str | None = None  # None: the standard line in `language` (see LINES)
+    goodbye_text: str | None = None
     # per-phase timeouts
     response_created_timeout: float = 15.0  # request sent -> response.created
     speaking_timeout: float = 120.0  # response.created -> done and played
@@ -127,6 +135,13 @@ class SessionConfig:
         return dataclasses.replace(self, **values)
 
     # --- views ------------------------------------------------------------------------------------
+
+    def line(self, kind: str) -> str:
+        """The acknowledgement (``ack``) or ``goodbye`` to speak: as set, else the standard one."""
+        given = self.ack_text if kind == "ack" else self.goodbye_text
+        if given:
+            return given
+        return LINES.get(self.language.split("-")[0].lower(), LINES["en"])[kind]
 
     def resolve_api_key(self) -> str | None:
         """The key: given, else from the environment variable `api_key_env`."""

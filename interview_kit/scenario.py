@@ -8,7 +8,7 @@ interviewer, latency, keepalive and fault parts; the demo reads the candidate's 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,7 +110,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     known = {f.name for f in fields(cls)} - {"path"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ScenarioError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     try:
         return cls(**values)
@@ -130,20 +132,19 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>", path: Path |
     for i, f in enumerate(raw.pop("faults", [])):
         fault = _build(Fault, f, f"{source} [[faults]] #{i + 1}")
         if fault.kind not in FAULT_KINDS:
-            raise ScenarioError(
-                f"{source} [[faults]] #{i + 1}: unknown kind {fault.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}"
-            )
+            known = ", ".join(sorted(FAULT_KINDS))
+            raise ScenarioError(f"{source} [[faults]] #{i + 1}: unknown kind {fault.kind!r}; known: {known}")
         faults.append(fault)
     client = raw.pop("client", {})
     if not isinstance(client, dict):
         raise ScenarioError(f"{source} [client]: expected a table")
     raw.setdefault("name", path.stem if path else "scenario")
     scenario = _build(Scenario, raw, source)
-    for key, value in (("speed", scenario.speed), ("ping_interval", scenario.ping_interval),
-                       ("ping_timeout", scenario.ping_timeout)):
+    for key in ("speed", "ping_interval", "ping_timeout"):
+        value = getattr(scenario, key)
         if not isinstance(value, int | float) or value <= 0:
             raise ScenarioError(f"{source}: {key} must be a positive number, got {value!r}")
-    return Scenario(**{**scenario.__dict__, **nested, "faults": tuple(faults), "client": client, "path": path})
+    return replace(scenario, **nested, faults=tuple(faults), client=client, path=path)
 
 
 def load_scenario(name_or_path: str | Path = "default") -> Scenario:

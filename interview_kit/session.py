@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 
 INTERVIEW_PURPOSES = frozenset({proto.AUTO_PURPOSE, "question"})
 ACTIVE_RESPONSE_ERROR = "conversation_already_has_active_response"
+AUDIO_DELTA = "response.output_audio.delta"
 
 RecordListener = Callable[[dict[str, Any]], None]
 
@@ -186,7 +187,7 @@ class InterviewSession:
                           else ReportStart.AFTER_ACK),
             timeouts=FlowTimeouts(response_created=config.response_created_timeout,
                                   speaking=config.speaking_timeout, report=config.report_timeout),
-            ack_text=config.ack_text, goodbye_text=config.goodbye_text,
+            ack_text=config.line("ack"), goodbye_text=config.line("goodbye"),
         )
         self._flow = AssessmentFlow(settings, observer=self._on_flow_record)
         self._folder: Path | None = None
@@ -204,6 +205,7 @@ class InterviewSession:
         self._report_task: asyncio.Task[None] | None = None
         self._report: AssessmentReport | None = None
         self._report_started: float | None = None
+        self._report_duration: float | None = None  # start -> ready/failed, as the session saw it
         self._outcome: str | None = None
         self._close_code: int | None = None
         self._close_reason: str | None = None
@@ -219,6 +221,7 @@ class InterviewSession:
         self._keepalive: KeepaliveMonitor | None = None
         self._started_wall: str | None = None
         self._running = False
+        self._phase_name = str(Phase.INTERVIEWING)  # the flow's phase as logged (kept, not recomputed)
 
     # --- public surface -----------------------------------------------------------------------------
 
@@ -256,6 +259,25 @@ class InterviewSession:
         if self._running:
             raise RuntimeError("this session is already running; make a new InterviewSession per interview")
         self._running = True
+        key = self._open()
+        cancelled = False
+        try:
+            await self._run_connected(key)
+        except asyncio.CancelledError:
+            cancelled = True
+            self._outcome = self._outcome or "stopped"
+        except Exception as exc:  # a bug must still leave a complete folder, then surface
+            self._error("session", exc)
+            self._outcome = "failed"
+            await self._finish()
+            raise
+        await self._finish()
+        if cancelled:
+            raise asyncio.CancelledError
+        return self._result()
+
+    def _open(self) -> str | None:
+        """Create the folder, the event log and the loop-bound state; return the API key to use."""
         self._loop = asyncio.get_running_loop()
         self._ended = asyncio.Event()
         self._session_updated = asyncio.Event()
@@ -275,21 +297,7 @@ class InterviewSession:
         self._record("local", "session.started", data={"config": self.config.to_dict(),
                                                          "scenario": self._scenario_name})
         self._write_session_json()
-        cancelled = False
-        try:
-            await self._run_connected(key)
-        except asyncio.CancelledError:
-            cancelled = True
-            self._outcome = self._outcome or "stopped"
-        except Exception as exc:  # a bug must still leave a complete folder, then surface
-            self._error("session", exc)
-            self._outcome = "failed"
-            await self._finish()
-            raise
-        await self._finish()
-        if cancelled:
-            raise asyncio.CancelledError
-        return self._result()
+        return key
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -440,6 +448,9 @@ class InterviewSession:
             return
         kind = event["type"]
         try:
+            if kind == AUDIO_DELTA:
+                self._on_audio_delta(event)
+                return
             binding = None
             if kind == "response.created":
                 binding = self._registry.created(event)
@@ -469,13 +480,21 @@ class InterviewSession:
         self._transcript.interviewer(binding.response_id, self._now(), binding.purpose)
         self._apply(self._flow.response_created(self._now(), binding.response_id, binding.purpose))
 
-    def _on_audio_delta(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+    def _on_audio_delta(self, event: dict[str, Any]) -> None:
+        """The hot path (most frames are audio): decoded once, logged with its decoded size and the
+        fields the top level does not already carry, queued for playback."""
+        rid = self._registry.resolve(event)
+        item = proto.item_id_of(event)
+        pcm = proto.audio_of(event)
+        if self._log is not None:
+            self._log.record("in", AUDIO_DELTA, response_id=rid, item_id=item, phase=self._phase_name,
+                             nbytes=len(pcm), data={"event_id": event.get("event_id"),
+                                                    "output_index": event.get("output_index"),
+                                                    "content_index": event.get("content_index")})
         if rid is None:
             return
-        item = proto.item_id_of(event)
         if item:
             self._audio_items.setdefault(rid, item)
-        pcm = proto.audio_of(event)
         if pcm and rid not in self._finished_audio:
             self._with_audio.add(rid)
             self._output.enqueue(rid, pcm)
@@ -573,7 +592,6 @@ class InterviewSession:
     _HANDLERS: ClassVar[dict[str, Callable[..., None]]] = {
         "session.updated": _on_session_updated,
         "response.created": _on_response_created,
-        "response.output_audio.delta": _on_audio_delta,
         "response.output_audio.done": _on_audio_done,
         "response.output_audio_transcript.delta": _on_transcript,
         "response.output_audio_transcript.done": _on_transcript,
@@ -616,6 +634,8 @@ class InterviewSession:
         self._record("local", "ping", data=data)
 
     def _on_flow_record(self, kind: str, record: dict[str, Any]) -> None:
+        if kind == "phase":
+            self._phase_name = str(record["to"])
         data = {k: v for k, v in record.items() if k not in ("t", "phase")}
         phase = record.get("to") if kind == "phase" else record.get("phase")
         self._record("local", kind, phase=phase, t=record.get("t"), data=data)
@@ -706,6 +726,7 @@ class InterviewSession:
 
     def _report_done(self, report: AssessmentReport | None, error: BaseException | None) -> None:
         duration = time.monotonic() - (self._report_started or time.monotonic())
+        self._report_duration = round(duration, 3)
         if self._report is not None:  # abandoned already (timed out): the late result is only noted
             self._record("local", "report.late", data={"duration_s": round(duration, 3),
                                                        "error": None if error is None else str(error)})
@@ -715,7 +736,8 @@ class InterviewSession:
             if report.duration_s is None:
                 report.duration_s = round(duration, 3)
             try:
-                summary = report_to_verbal_summary(report)
+                language = getattr(report, "language", None) or self.config.language
+                summary = report_to_verbal_summary(report, language=language)
             except Exception as exc:
                 report, error = None, exc
             else:
@@ -829,7 +851,7 @@ class InterviewSession:
             longest_stall_ms=self._longest_stall_ms(),
             ping_rtts_ms=[None if r is None else round(r * 1000, 3)
                           for r in (self._keepalive.round_trips if self._keepalive else [])],
-            report_duration_s=self._report.duration_s if self._report else None,
+            report_duration_s=self._report_duration,
             report_error=self._report.error if self._report else None,
             trigger_source=self._flow.trigger_source,
         )
@@ -857,7 +879,7 @@ class InterviewSession:
         if self._log is None:
             return
         self._log.record(dir, type, response_id=response_id, item_id=item_id,
-                         phase=phase or str(self._flow.phase), data=data, t=t)
+                         phase=phase or self._phase_name, data=data, t=t)
 
     def _error(self, where: str, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"

@@ -32,7 +32,7 @@ def word_timings(text: str, words_per_minute: float) -> list[tuple[str, float, f
 def synthesize(text: str, words_per_minute: float, pitch_hz: float = 140.0) -> bytes:
     """PCM16 little-endian audio of the text: one voiced tone burst per word, deterministic per text."""
     timings = word_timings(text, words_per_minute)
-    total = int(round(timings[-1][2] * SAMPLE_RATE))
+    total = round(timings[-1][2] * SAMPLE_RATE)
     out = np.zeros(total, dtype=np.float32)
     rng = np.random.default_rng(zlib.crc32(text.encode("utf-8")))
     for _word, start, end in timings:
@@ -41,7 +41,8 @@ def synthesize(text: str, words_per_minute: float, pitch_hz: float = 140.0) -> b
             continue
         t = np.arange(b - a, dtype=np.float32) / SAMPLE_RATE
         f0 = pitch_hz * float(rng.uniform(0.85, 1.2))
-        tone = np.sin(2 * np.pi * f0 * t) + 0.4 * np.sin(2 * np.pi * 2 * f0 * t) + 0.2 * np.sin(2 * np.pi * 3 * f0 * t)
+        phase = 2 * np.pi * f0 * t
+        tone = np.sin(phase) + 0.4 * np.sin(2 * phase) + 0.2 * np.sin(3 * phase)
         envelope = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)  # 10 ms ramps: no clicks
         out[a:b] = 0.35 * tone * envelope
     return (np.clip(out, -1.0, 1.0) * 32767).astype("<i2").tobytes()
@@ -49,7 +50,7 @@ def synthesize(text: str, words_per_minute: float, pitch_hz: float = 140.0) -> b
 
 def silence(seconds: float) -> bytes:
     """PCM16 silence of the given length."""
-    return bytes(int(round(seconds * SAMPLE_RATE)) * BYTES_PER_SAMPLE)
+    return bytes(round(seconds * SAMPLE_RATE) * BYTES_PER_SAMPLE)
 
 
 def pcm_seconds(pcm: bytes) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import inspect
 import io
 import logging
 import os
@@ -398,6 +397,7 @@ class InterviewPanel:
         self.elapsed = w.HTML()
         self.status = w.HTML(value="Ready.")
         self.error_html = w.HTML()
+        self.problems = w.HTML()
         self.transcript = w.HTML(layout=w.Layout(max_height="260px", overflow="auto", border="1px solid #ddd",
                                                  padding="4px"))
         self.folder_html = w.HTML()
@@ -415,7 +415,7 @@ class InterviewPanel:
         settings = w.VBox([w.HBox([self.target, self.scenario]), self.base_url,
                            w.HBox([self.prompt, self.mode]), w.HBox([self.candidate, self.speed])])
         buttons = w.HBox([self.start_button, self.stop_button, self.trigger_button, self.mute_button])
-        live = w.VBox([self.status, self.error_html, self.phases_html, self.health,
+        live = w.VBox([self.status, self.error_html, self.phases_html, self.health, self.problems,
                        w.HBox([self.elapsed, w.HTML("&nbsp;·&nbsp;"), self.gap]), self.transcript])
         self.widget = w.VBox([settings, buttons, live, self.folder_html, self.timeline])
         self._render()
@@ -445,9 +445,8 @@ class InterviewPanel:
         self.candidate.disabled = emulator or self.running
 
     def _on_mute(self, change: Mapping[str, Any]) -> None:
-        target = self._input if self._input is not None else getattr(self.session, "input", None)
-        if target is not None and hasattr(target, "muted"):
-            target.muted = bool(change["new"])
+        if self._input is not None:
+            self._input.muted = bool(change["new"])
 
     # --- public controls -----------------------------------------------------------------------------
     @property
@@ -475,7 +474,7 @@ class InterviewPanel:
     def start(self) -> asyncio.Task[SessionResult | None] | None:
         """Start an interview with the current settings as a task on the running event loop."""
         if self.running:
-            self._show_error("An interview is already running; stop it first.")
+            self._show_error("An interview is already running; stop it first.", sticky=False)
             return None
         try:
             loop = asyncio.get_running_loop()
@@ -516,7 +515,8 @@ class InterviewPanel:
     def trigger_assessment(self) -> None:
         """Start the assessment flow now, as the researcher's button (source "button")."""
         if self.session is None or not self.running:
-            self._show_error("There is no running interview to assess.")
+            why = "it has not started yet" if self.running else "no interview is running"
+            self._show_error(f"Nothing to assess: {why}.", sticky=False)
             return
         self._call(self.session.trigger_assessment, source="button")
 
@@ -536,25 +536,19 @@ class InterviewPanel:
 
     # --- the run -------------------------------------------------------------------------------------
     def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Call a session control that may be sync or async, reporting failures in the panel."""
+        """Call a session control, reporting a failure in the panel instead of the cell's output."""
         try:
-            outcome = func(*args, **kwargs)
-            if inspect.isawaitable(outcome):
-                asyncio.ensure_future(outcome).add_done_callback(self._report_control_failure)
+            func(*args, **kwargs)
         except Exception as exc:  # a control must never spill a traceback into the notebook
             log.debug("panel control failed", exc_info=True)
             self._show_error(plain_error(exc, self._secrets))
-
-    def _report_control_failure(self, fut: asyncio.Future[Any]) -> None:
-        if not fut.cancelled() and fut.exception() is not None:
-            self._show_error(plain_error(fut.exception(), self._secrets))  # type: ignore[arg-type]
 
     def _reset(self) -> None:
         self.live = LiveView()
         self.session = self.result = self.error = self._input = None
         self._stop_requested = False
         self._started_at = time.monotonic()
-        self.error_html.value = self.folder_html.value = ""
+        self.error_html.value = self.folder_html.value = self.problems.value = ""
         self.timeline.layout.display = "none"
         self.timeline.value = b""
         self.status.value = "Starting…"
@@ -673,8 +667,11 @@ class InterviewPanel:
             control.disabled = running
         self.candidate.disabled = running or self.target.value == "emulator"
 
-    def _show_error(self, message: str) -> None:
-        self.error = message
+    def _show_error(self, message: str, *, sticky: bool = True) -> None:
+        """Show a plain-words error; `sticky` ones are the run's own (kept in `error`), the others are
+        about a button pressed at the wrong moment and leave the run's state alone."""
+        if sticky:
+            self.error = message
         self.error_html.value = f'<div style="color:#b00020"><b>Error:</b> {html.escape(message)}</div>'
 
     def _finish(self) -> None:
@@ -727,6 +724,10 @@ class InterviewPanel:
         if self.running and self._started_at is not None:
             elapsed = max(elapsed, time.monotonic() - self._started_at)
         self.elapsed.value = f"elapsed {elapsed:.1f} s"
+        if live.errors:  # problems the session handled and went on from (the run's end says the rest)
+            count = f" ({len(live.errors)} so far)" if len(live.errors) > 1 else ""
+            self.problems.value = (f'<span style="color:#8a6d00">last problem{count}: '
+                                   f"{html.escape(live.errors[-1][:300])}</span>")
         if self._dirty:
             self._dirty = False
             rows = [f"<b>{who}:</b> {html.escape(text)}" for who, text in live.transcript_lines()]

@@ -21,7 +21,7 @@ STAMP = VENV / ".interview_kit-installed"
 
 def ensure_venv(extra: str = "dev") -> Path:
     """Return the venv's bin folder, creating it and installing the package (editable) if needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- this script may be started by an older python3
         sys.exit(f"interview_kit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print(f"creating virtual environment in {VENV}", flush=True)

@@ -214,12 +214,9 @@ def seconds(value: float) -> str:
     return "none" if pd.isna(value) else f"{value:.2f} s"
 
 
-# Closed by the keepalive: 1011, or any abnormal close after a long stall (a server that drops the TCP
-# connection right after its close frame can leave the client, still blocked, with 1006 instead).
-abnormal = story[story["close_code"].notna() & (story["close_code"] != 1000)]
-killed = abnormal[(abnormal["close_code"] == 1011) | (abnormal["longest_stall_s"] >= 1.0)]
-killed = killed.assign(by_1011=killed["close_code"] == 1011).sort_values(
-    ["by_1011", "longest_stall_s"], ascending=False)
+# Closed by the keepalive: 1011 after a long stall of the loop.
+killed = story[(story["close_code"] == 1011) & (story["longest_stall_s"] >= 1.0)]
+killed = killed.sort_values("longest_stall_s", ascending=False)
 if killed.empty:
     print("No session here was closed by the keepalive. Record one with:\\n"
           "  interview-kit demo --scenario slow-report --assessment-mode blocking")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import warnings
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from analysis_helpers import complete_session, ev, write_folder
 
 from interview_kit.analysis import SessionLoadError, load_session, load_sessions
+from interview_kit.analysis import load as load_module
 
 
 def _quiet_load(path):
@@ -162,3 +164,24 @@ def test_paths_parent_folders_and_missing(tmp_path):
     with pytest.warns(RuntimeWarning, match="not a session folder"):
         loaded = load_sessions([tmp_path / "sessions" / "a", tmp_path / "gone"])
     assert loaded.names == ["a"] and len(loaded.errors) == 1
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_worker_processes_give_the_same_result(tmp_path, monkeypatch, start):
+    monkeypatch.setattr(load_module, "_pool_context", lambda asked: multiprocessing.get_context(start))
+    for i in range(5):
+        write_folder(tmp_path, f"s{i}", complete_session(), meta={"scenario": f"sc{i % 2}"})
+    write_folder(tmp_path, "s5-crashed", complete_session(), tail='{"t": 30.0, "wa')
+    (write_folder(tmp_path, "s6-broken", complete_session()) / "report.json").write_text("{")
+    with pytest.warns(RuntimeWarning) as caught:
+        one = load_sessions(tmp_path, workers=1)
+    with pytest.warns(RuntimeWarning) as caught_in_workers:
+        two = load_sessions(tmp_path, workers=2)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == sorted(str(w.message) for w in caught_in_workers)  # workers' warnings reach the caller
+    assert any("s5-crashed/events.jsonl: last line" in m for m in messages)
+    assert any("s6-broken/report.json: not valid JSON" in m for m in messages)
+    assert one.names == two.names == ["s0", "s1", "s2", "s3", "s4", "s5-crashed"]
+    assert [p.path.name for p in two.errors] == ["s6-broken"]
+    pd.testing.assert_frame_equal(one.events, two.events)
+    pd.testing.assert_frame_equal(one.summary(), two.summary())

@@ -4,15 +4,25 @@ connection, a failing assessor, a stop, and what every folder holds afterwards."
 from __future__ import annotations
 
 import asyncio
+import json
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from session_helpers import FAKE_KEY, assert_folder_complete, assert_phases_in_order, fast, run_interview
+from session_helpers import FAKE_KEY, Run, assert_folder_complete, assert_phases_in_order, fast, run_interview
 
-from interview_kit.assessment import AssessmentError, AssessmentPrompt, AssessmentReport, Assessor
+from interview_kit.assessment import (
+    AssessmentError,
+    AssessmentPrompt,
+    AssessmentReport,
+    Assessor,
+    HeuristicAssessor,
+)
+from interview_kit.config import SessionConfig
+from interview_kit.emulator import Emulator
 from interview_kit.flow import Phase
 from interview_kit.scenario import Fault
+from interview_kit.session import InterviewSession, SessionResult
 
 HAPPY_PATH = ["triggered", "ack_generating", "ack_speaking", "summary_sending", "summary_speaking",
               "goodbye_sending", "goodbye_speaking", "complete"]
@@ -85,12 +95,8 @@ async def test_slow_report_overlap_completes_without_a_close(tmp_path: Path) -> 
 async def test_slow_report_blocking_mode_reproduces_the_1011_close(tmp_path: Path) -> None:
     run = await run_interview(fast("slow-report", speed=30), tmp_path, assessment_mode="blocking")
     assert run.result.outcome == "disconnected"
-    # The emulator closes with 1011 "keepalive ping timeout". In some runs its close frame never
-    # reaches the client (EOF, 1006): it closes its socket without waiting for the client's close reply,
-    # so the client's first write after the block draws a TCP reset (reported to the emulator's owner).
-    assert run.result.close_code in (1011, 1006)
-    if run.result.close_code == 1011:
-        assert run.result.close_reason == "keepalive ping timeout"
+    # The server's keepalive gave up while the loop was blocked: the original failure, exactly.
+    assert (run.result.close_code, run.result.close_reason) == (1011, "keepalive ping timeout")
     stalls = [s["data"]["duration_ms"] for s in run.of("loop.stall")]
     assert max(stalls) >= 3000  # the report call held the loop for ~5 s
     assert run.result.phases[-1]["to"] == "disconnected"
@@ -220,3 +226,42 @@ async def test_secrets_never_reach_the_folder_even_in_errors(tmp_path: Path, mod
     errors = [e for e in run.of("error") if e["dir"] == "in"]
     assert errors and "[redacted]" in errors[0]["data"]["error"]["message"]
     assert_folder_complete(run)  # greps every file for the key
+
+
+async def test_cancelled_run_still_completes_the_folder(tmp_path: Path) -> None:
+    """Ctrl-C cancels the task running the session: the folder is completed, then it re-raises."""
+    scenario = fast("default", speed=10)
+    with Emulator.in_thread(scenario=scenario) as emu:
+        config = SessionConfig(base_url=emu.base_url, api_key=FAKE_KEY, out_dir=tmp_path, speed=10.0)
+        session = InterviewSession(config, assessor=HeuristicAssessor(), candidate=scenario)
+        task = asyncio.create_task(session.run())
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 20)
+    assert session.folder is not None
+    meta = json.loads((session.folder / "session.json").read_text())
+    assert meta["outcome"] == "stopped" and meta["close_code"] == 1000
+    run = Run(SessionResult("stopped", session.folder, close_code=1000), session)
+    assert run.events()[-1]["type"] == "session.ended"
+    assert_folder_complete(run)
+
+
+async def test_drop_while_the_report_runs_still_saves_it(tmp_path: Path) -> None:
+    scenario = fast("default", speed=30, report_delay=1.5,
+                    faults=(Fault(kind="drop", during="ack", at=0.0, mode="abrupt"),))
+    run = await run_interview(scenario, tmp_path)
+    assert run.result.outcome == "disconnected"
+    assert run.phases()[-1] == "disconnected"
+    ready = run.of("report.ready")
+    closed = run.of("connection.closed")[0]
+    assert ready and ready[0]["t"] > closed["t"]  # finished after the drop, and was saved
+    assert run.json("report.json")["error"] is None
+    assert_folder_complete(run)
+
+
+async def test_minutes_limit_triggers_the_assessment(tmp_path: Path) -> None:
+    run = await run_interview(fast("default", speed=10), tmp_path, max_minutes=0.02)  # 1.2 s
+    assert run.result.outcome == "complete"
+    assert run.result.trigger_source == "limit"
+    assert run.of("assessment.trigger")[0]["t"] >= 1.2

@@ -149,6 +149,8 @@ async def test_stop_mid_interview_ends_cleanly_with_the_folder_complete(tmp_path
     panel.start_button.click()
     await wait_until(panel, lambda: any(who == "Candidate" for who, _ in panel.live.transcript_lines()))
     assert panel.phase == "interviewing"
+    assert panel.start() is None  # one interview at a time: said in the panel, the run goes on
+    assert "already running" in panel.error_html.value and panel.error is None and panel.running
     panel.stop_button.click()
     result = await panel.wait(within=30)
 
@@ -264,6 +266,8 @@ async def test_stop_while_starting_runs_nothing(tmp_path: Path, scenario_file: s
 
 def test_start_without_a_running_loop_explains_itself() -> None:
     panel = InterviewPanel()
+    panel.trigger_assessment()
+    assert "no interview is running" in panel.error_html.value and panel.error is None
     panel.start_button.click()
     assert panel.task is None
     assert panel.error and "event loop" in panel.error

@@ -183,7 +183,7 @@ class Emulator:
             autoping=False,
             compress=False,
             max_msg_size=4 * MAX_EVENT_BYTES,
-            timeout=5.0,
+            timeout=10.0,  # how long a close waits for the client's reply, as servers commonly do
             protocols=("realtime",),
         )
         if not ws.can_prepare(request).ok:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the frame limit is 4x this)
 MIN_COMMIT_MS = 100
 BYTES_PER_MS = 48  # PCM16 24 kHz mono
+CLOSE_REPLY_TIMEOUT = 11.0  # a little over aiohttp's own 10 s wait for the client's close frame
 
 
 class ClientEventError(Exception):
@@ -92,6 +93,8 @@ class RealtimeConversation:
         self.started_at = self.loop.time()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pong: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None  # set while a close waits for the reply
+        self._reader: asyncio.Task[None] | None = None
         self._requests_left = 5000
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "session.update": self._session_update,
@@ -148,13 +151,29 @@ class RealtimeConversation:
         await self.send(ev.error_event(message, code=code, param=param, event_id=event_id, type_=type_))
 
     async def close(self, code: int, reason: str) -> None:
-        """Close with a close frame (waits briefly for the client's reply)."""
+        """Close with a close frame and wait (aiohttp's timeout, 10 s) for the client's reply.
+
+        The wait matters: dropping the socket while the client's frames are still unread makes the
+        kernel reset the connection, and a client whose loop was blocked then loses the close frame
+        and sees 1006 instead of the 1011 the hosted API sends.
+        """
         if self.closed:
             return
         self.closed = True
+        self._closing = self.loop.create_future()
         log.info("closing connection: %s %s", code, reason)
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=code, message=reason.encode("utf-8"))
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task() and not reader.done():
+            # aiohttp's close() from another task while receive() waits closes the socket at once,
+            # unread frames and all; stop the reader so that close() itself reads until the reply.
+            reader.cancel()
+            await asyncio.wait([reader], timeout=1.0)
+        try:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, message=reason.encode("utf-8"))
+        finally:
+            if not self._closing.done():
+                self._closing.set_result(None)
 
     def abort(self) -> None:
         """Drop the TCP connection with no close frame, as a network failure would."""
@@ -178,10 +197,14 @@ class RealtimeConversation:
         self.spawn(self._keepalive())
         for fault in self.faults.at_connect():
             self.spawn(self._timed_fault(fault, self.started_at))
+        self._reader = self.loop.create_task(self._read_loop())
         try:
-            await self._read_loop()
+            await asyncio.wait([self._reader])  # a cancelled reader (see close) is not our cancellation
         finally:
+            self._reader.cancel()
             self.closed = True
+            if self._closing is not None:  # let a close in progress see the client's reply first
+                await asyncio.wait([self._closing], timeout=CLOSE_REPLY_TIMEOUT)
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
