@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import dataclasses
 import enum
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ FIELD_ORDER = ("t", "wall", "dir", "type", "response_id", "item_id", "phase", "b
 Listener = Callable[[dict[str, Any]], None]
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen key names, on every event: the hot path
 def is_secret_key(key: str) -> bool:
     """True for keys like ``Authorization``, ``api_key``, ``x-api-key``, ``client_secret``, ``password``."""
     k = key.lower().replace("_", "").replace("-", "")
