@@ -13,12 +13,40 @@ import asyncio
 import dataclasses
 import gc
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interview_kit.config import ASSESSMENT_MODES, ConfigError, SessionConfig
 
+if TYPE_CHECKING:
+    from interview_kit.scenario import Scenario
+
 EMULATOR_KEY = "sk-emulator-demo"  # the emulator needs none; the assessor's client insists on one
+
+
+def demo_scenario(name_or_path: str | Path, speed: float | None = None) -> Scenario:
+    """A shipped scenario or scenario file, at `speed` (None keeps the scenario's own)."""
+    from interview_kit.scenario import load_scenario
+
+    scenario = load_scenario(name_or_path)
+    if speed is None:
+        return scenario
+    if speed <= 0:
+        raise ConfigError(f"speed must be positive, got {speed:g}")
+    return dataclasses.replace(scenario, speed=float(speed))
+
+
+def emulator_config(base: SessionConfig, scenario: Scenario, choices: Mapping[str, Any]) -> SessionConfig:
+    """Session settings for an interview against the built-in emulator, shared by `demo` and the panel.
+
+    The scenario's `[client]` table applies first (e.g. slow-report's short keepalive), then its audio
+    speed and language, a placeholder key (so that a real one is never sent to the emulator), and the
+    caller's choices (assessment mode, prompt, out_dir, base_url) last.
+    """
+    fixed = {"speed": scenario.speed, "language": scenario.language, "api_key": EMULATOR_KEY,
+             "assessor": "openai"}
+    return base.with_overrides(scenario.client).with_overrides({**fixed, **choices})
 
 
 def _print_phase(record: dict[str, Any]) -> None:
@@ -75,31 +103,20 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    from interview_kit.assessment import OpenAIAssessor
     from interview_kit.audio import AudioDeviceError, SpeakerOutput, VirtualOutput
     from interview_kit.emulator import Emulator
-    from interview_kit.scenario import ScenarioError, load_scenario
+    from interview_kit.scenario import ScenarioError
     from interview_kit.session import InterviewSession
 
     try:
-        scenario = load_scenario(args.scenario)
-        if args.speed is not None:
-            if args.speed <= 0:
-                raise ConfigError(f"--speed must be positive, got {args.speed}")
-            scenario = dataclasses.replace(scenario, speed=args.speed)
+        scenario = demo_scenario(args.scenario, args.speed)
         if args.speakers and scenario.speed != 1.0:
             print(f"--speakers plays in real time: speed {scenario.speed:g} -> 1", file=sys.stderr)
             scenario = dataclasses.replace(scenario, speed=1.0)
-        base = SessionConfig(speed=scenario.speed, language=scenario.language, assessor="openai",
-                             api_key=EMULATOR_KEY)
-        overrides: dict[str, Any] = {}
-        if args.out is not None:
-            overrides["out_dir"] = args.out
-        if args.assessment_mode is not None:
-            overrides["assessment_mode"] = args.assessment_mode
-        if args.prompt is not None:
-            overrides["prompt"] = args.prompt
-        config = base.with_overrides(scenario.client).with_overrides(overrides)
+        choices = {name: value for name, value in (
+            ("out_dir", args.out), ("assessment_mode", args.assessment_mode), ("prompt", args.prompt),
+        ) if value is not None}
+        config = emulator_config(SessionConfig(), scenario, choices)
     except (FileNotFoundError, ScenarioError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,11 +126,8 @@ def demo_main(args: argparse.Namespace) -> int:
     with Emulator.in_thread(scenario=scenario) as emu:
         config = dataclasses.replace(config, base_url=emu.base_url)
         output = SpeakerOutput(None) if args.speakers else VirtualOutput(None, speed=config.speed)
-        assessor = OpenAIAssessor(config.assessment_model, base_url=emu.base_url, api_key=EMULATOR_KEY,
-                                  timeout=config.report_timeout)
-        try:
-            session = InterviewSession(config, output=output, assessor=assessor, candidate=scenario,
-                                       scenario_name=scenario.name)
+        try:  # the assessor is the session's default: OpenAIAssessor on the emulator's chat endpoint
+            session = InterviewSession(config, output=output, candidate=scenario, scenario_name=scenario.name)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from interview_kit.paths import data_dir
+from interview_kit.runner import demo_scenario, emulator_config
 
 if TYPE_CHECKING:
     from interview_kit.audio import AudioInput
@@ -587,12 +588,9 @@ class InterviewPanel:
         if self.out_dir is not None:
             chosen["out_dir"] = self.out_dir
         if s["target"] == "emulator":
-            scenario = _load_scenario(s["scenario"], s["speed"])
+            scenario = demo_scenario(s["scenario"], s["speed"] or None)
             emu = await _start_emulator(stack, scenario)
-            # the emulator ignores keys; a placeholder keeps a real one from being sent anywhere
-            config = self.config.with_overrides(scenario.client).with_overrides(
-                {**chosen, "base_url": emu.base_url, "api_key": "offline", "speed": scenario.speed,
-                 "language": scenario.language})
+            config = emulator_config(self.config, scenario, {**chosen, "base_url": emu.base_url})
             return self._simulated_session(config, scenario)
         url = s["base_url"].strip().rstrip("/")
         if not url.startswith(("http://", "https://", "ws://", "wss://")):
@@ -606,7 +604,7 @@ class InterviewPanel:
         if s["candidate"] == "microphone":
             return await self._microphone_session(self.config.with_overrides({**chosen, "base_url": url,
                                                                                "speed": 1.0}))
-        scenario = _load_scenario(s["scenario"], s["speed"])
+        scenario = demo_scenario(s["scenario"], s["speed"] or None)
         config = self.config.with_overrides({**chosen, "base_url": url, "speed": scenario.speed,
                                              "language": scenario.language})
         return self._simulated_session(config, scenario)
@@ -750,16 +748,6 @@ class InterviewPanel:
             else:
                 items.append(f'<span style="color:#999">{name}</span>')
         self.phases_html.value = "Phase: " + " → ".join(items)
-
-
-def _load_scenario(name_or_path: str, speed: float | None) -> Scenario:
-    """A shipped scenario or a scenario file, at the chosen audio speed."""
-    import dataclasses
-
-    from interview_kit.scenario import load_scenario
-
-    scenario = load_scenario(name_or_path)
-    return dataclasses.replace(scenario, speed=float(speed)) if speed else scenario
 
 
 async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) -> Any:

@@ -175,7 +175,7 @@ CATEGORICAL = ("dir", "type", "response_id", "item_id", "phase")
 
 def _local_codes(values: list[Any]) -> tuple[list[Any], np.ndarray]:
     """Categories in first-seen order and an int32 code per value (-1 for None). A dict lookup per value
-    is several times faster than `pd.Categorical` on a list of strings."""
+    is about 1.7x faster than `pd.Categorical` on a list of strings."""
     import numpy as np
 
     uniques = [v for v in dict.fromkeys(values) if v is not None]
