@@ -21,6 +21,7 @@ from interview_kit.config import ASSESSMENT_MODES, ConfigError, SessionConfig
 
 if TYPE_CHECKING:
     from interview_kit.scenario import Scenario
+    from interview_kit.session import InterviewSession
 
 EMULATOR_KEY = "sk-emulator-demo"  # the emulator needs none; the assessor's client insists on one
 
@@ -103,7 +104,7 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    from interview_kit.audio import AudioDeviceError, SpeakerOutput, VirtualOutput
+    from interview_kit.audio import SpeakerOutput, VirtualOutput
     from interview_kit.emulator import Emulator
     from interview_kit.scenario import ScenarioError
     from interview_kit.session import InterviewSession
@@ -131,22 +132,10 @@ def demo_main(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        session.add_listener(_print_phase)
-        freeze_startup_heap()
         try:
-            result = asyncio.run(session.run())
-        except AudioDeviceError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            if session.folder is not None:
-                print(session.folder)
-            return 130
+            return _run_and_report(session)
         finally:
             gc.unfreeze()
-    print(_summary_table(result))
-    print(result.folder, flush=True)
-    return 0 if result.outcome == "complete" else 1
 
 
 # --- run ----------------------------------------------------------------------------------------------
@@ -200,9 +189,19 @@ def run_main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    session.add_listener(_print_phase)
-    freeze_startup_heap()  # the process ends with the interview: no need to unfreeze
     print("interviewing: speak when the interviewer has asked; Ctrl-C ends the session", flush=True)
+    return _run_and_report(session)  # the process ends with the interview: no need to unfreeze
+
+
+def _run_and_report(session: InterviewSession) -> int:
+    """Run the session, printing phases as they happen, the summary table and the folder (last line).
+
+    Exit code: 0 complete, 1 any other outcome, 2 no audio device, 130 interrupted (folder printed).
+    """
+    from interview_kit.audio import AudioDeviceError
+
+    session.add_listener(_print_phase)
+    freeze_startup_heap()
     try:
         result = asyncio.run(session.run())
     except AudioDeviceError as exc:
