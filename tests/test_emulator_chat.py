@@ -91,6 +91,36 @@ def test_longer_answers_score_higher():
     assert 1 <= low < high <= 10
 
 
+def test_examples_and_reasons_are_noticed():
+    plain = "Interviewer: How did it go?\nCandidate: It went well overall and the team liked it."
+    evidenced = (
+        "Interviewer: How did it go?\nCandidate: It went well because we measured it first: for example, "
+        "latency fell from 900 to 120 milliseconds."
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            key: {"type": "integer", "minimum": 1, "maximum": 5} for key in ("examples", "problem_solving")
+        },
+    }
+    low = json.loads(standin.answer(_messages(plain), _schema_format(schema)))
+    high = json.loads(standin.answer(_messages(evidenced), _schema_format(schema)))
+    assert (low["examples"], low["problem_solving"]) == (1, 1)
+    assert (high["examples"], high["problem_solving"]) == (5, 5)
+
+
+def test_a_strict_prompt_scores_lower_than_a_supportive_one():
+    score_schema = {"type": "integer", "minimum": 1, "maximum": 9}
+    schema = {"type": "object", "properties": {"communication": score_schema}}
+
+    def score(prompt: str) -> int:
+        messages = [{"role": "system", "content": prompt}, {"role": "user", "content": TRANSCRIPT}]
+        return json.loads(standin.answer(messages, _schema_format(schema)))["communication"]
+
+    neutral = score("You assess interview transcripts.")
+    assert score("You are a strict, demanding grader.") < neutral < score("You are a supportive coach.")
+
+
 def test_fills_any_schema_with_refs_enums_and_nesting():
     schema = {
         "$defs": {

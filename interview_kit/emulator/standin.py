@@ -19,6 +19,15 @@ _CRITERION = re.compile(
     r"^\s*(?:[-*•]|\d+[.)])\s*\**`?([A-Za-z][A-Za-z _\-]{1,40}?)`?\**\s*[:(—–-]", re.MULTILINE
 )
 FULL_ANSWER_WORDS = 40.0  # an answer this long or longer counts as fully developed
+# An answer is concrete when it has a number or says "for example"; reasoned when it gives a cause.
+_CONCRETE = re.compile(r"\d|for example|for instance|such as|예를 들어|예를 들면", re.IGNORECASE)
+_REASONED = re.compile(
+    r"\b(because|so|therefore|since|which meant|as a result)\b|때문에|그래서|따라서|덕분에", re.IGNORECASE
+)
+# The prompt's tone shifts every score: a strict grader marks down, a supportive one up.
+_STRICT = ("strict", "demanding", "bar raiser", "conservative", "choose the lower")
+_LENIENT = ("supportive", "encouraging", "benefit of the doubt", "generous", "coach")
+TONE_SHIFT = 0.15
 SUMMARY_WORDS = (
     "summary",
     "overview",
@@ -47,6 +56,8 @@ class TranscriptFeatures:
     answer_rate: float  # answers / questions, capped at 1
     length_score: float  # mean_answer_words / 40, capped at 1
     quality: float  # 0.4 length_score + 0.3 lexical_variety + 0.3 answer_rate (0 without answers)
+    concreteness: float = 0.0  # share of answers with a number or an explicit example
+    reasoning: float = 0.0  # share of answers that give a cause ("because", "so", "그래서", ...)
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -77,6 +88,9 @@ def features_of(turns: list[tuple[str, str]]) -> TranscriptFeatures:
     rate = min(1.0, n / questions) if questions else (1.0 if n else 0.0)
     length = min(1.0, mean / FULL_ANSWER_WORDS)
     quality = 0.4 * length + 0.3 * variety + 0.3 * rate if n else 0.0
+    texts = [text for role, text in turns if role == "candidate" and _WORD.search(text)]
+    concrete = sum(1 for text in texts if _CONCRETE.search(text)) / n if n else 0.0
+    reasoned = sum(1 for text in texts if _REASONED.search(text)) / n if n else 0.0
     return TranscriptFeatures(
         questions,
         n,
@@ -87,6 +101,8 @@ def features_of(turns: list[tuple[str, str]]) -> TranscriptFeatures:
         round(rate, 3),
         round(length, 3),
         round(quality, 3),
+        round(concrete, 3),
+        round(reasoned, 3),
     )
 
 
@@ -109,7 +125,17 @@ def score_for(name: str, f: TranscriptFeatures) -> float:
         return f.lexical_variety
     if any(w in key for w in ("complete", "engage", "respons", "particip", "coverage")):
         return f.answer_rate
+    if any(w in key for w in ("example", "concrete", "specific", "evidence")):
+        return f.concreteness
+    if any(w in key for w in ("problem", "reason", "solv", "analy", "logic")):
+        return f.reasoning
     return f.quality
+
+
+def prompt_tone(prompt: str) -> float:
+    """How the prompt's tone shifts scores: -TONE_SHIFT for a strict grader, +TONE_SHIFT for a lenient one."""
+    text = prompt.lower()
+    return TONE_SHIFT * (any(w in text for w in _LENIENT) - any(w in text for w in _STRICT))
 
 
 def strengths(f: TranscriptFeatures) -> list[str]:
@@ -150,6 +176,7 @@ class SchemaFiller:
         self.f = features
         self.root = schema
         self.criteria = criteria_from_prompt(prompt) or list(DEFAULT_CRITERIA)
+        self.tone = prompt_tone(prompt)
 
     def fill(self, schema: dict[str, Any] | None = None, name: str = "") -> Any:
         schema = self._resolve(self.root if schema is None else schema)
@@ -239,11 +266,15 @@ class SchemaFiller:
 
     def _integer(self, schema: dict[str, Any], name: str) -> int:
         low, high = self._bounds(schema, True)
-        return round(low + score_for(name, self.f) * (high - low))
+        return round(low + self._score(name) * (high - low))
 
     def _number(self, schema: dict[str, Any], name: str) -> float:
         low, high = self._bounds(schema, False)
-        return round(low + score_for(name, self.f) * (high - low), 2)
+        return round(low + self._score(name) * (high - low), 2)
+
+    def _score(self, name: str) -> float:
+        """The field's 0..1 score, shifted by the prompt's tone."""
+        return min(1.0, max(0.0, score_for(name, self.f) + self.tone))
 
     def _boolean(self, schema: dict[str, Any], name: str) -> bool:
         return score_for(name, self.f) >= 0.5
