@@ -8,9 +8,11 @@ every exit path.
 
 Only this module awaits. Its dispatch of server events is synchronous (one handler call per frame);
 sends go through a queue drained by one writer task; every ``response.create`` goes through the
-`ResponseSequencer`. Report generation runs as ``await assessor.assess(...)`` (a truly async client, or
-``asyncio.to_thread`` for a synchronous one) and never on the loop, except in the ``blocking`` mode,
-which reproduces the original bug on purpose: a synchronous call inside a task still blocks the loop.
+`ResponseSequencer`. Report generation is awaited on the loop but runs in a thread of its own (a
+synchronous assessor directly, an async one on a private loop there, since even building an async
+client costs tens of milliseconds of blocking work), never on the loop, except in the ``blocking``
+mode, which reproduces the original bug on purpose: a synchronous call inside a task still blocks the
+loop, exactly as the original write-up's ``asyncio.create_task`` "fix" did.
 """
 
 from __future__ import annotations
