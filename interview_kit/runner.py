@@ -50,8 +50,21 @@ def emulator_config(base: SessionConfig, scenario: Scenario, choices: Mapping[st
     return base.with_overrides(scenario.client).with_overrides({**fixed, **choices})
 
 
-def _print_phase(record: dict[str, Any]) -> None:
-    if record.get("type") == "phase":
+# What each side said, as the event log records it: printed as the interview goes (progress).
+_SPOKEN = {
+    "response.output_audio_transcript.done": "interviewer",
+    "conversation.item.input_audio_transcription.completed": "candidate",
+}
+
+
+def _print_progress(record: dict[str, Any]) -> None:
+    """Print each spoken turn and each phase change as it happens."""
+    speaker = _SPOKEN.get(record.get("type", "")) if record.get("dir") == "in" else None
+    if speaker is not None:
+        text = " ".join(str(record.get("data", {}).get("transcript", "")).split())
+        text = text if len(text) <= 90 else text[:87] + "..."
+        print(f"{record['t']:8.2f}s  {speaker:>11}: {text}", flush=True)
+    elif record.get("type") == "phase":
         data = record.get("data", {})
         move = f"{data.get('from', '?'):>16} -> {data.get('to', '?'):<16}"
         print(f"{record['t']:8.2f}s  {move} {data.get('reason', '')}", flush=True)
@@ -194,13 +207,13 @@ def run_main(args: argparse.Namespace) -> int:
 
 
 def _run_and_report(session: InterviewSession) -> int:
-    """Run the session, printing phases as they happen, the summary table and the folder (last line).
+    """Run the session, printing turns and phases as they happen, a summary table and the folder last.
 
     Exit code: 0 complete, 1 any other outcome, 2 no audio device, 130 interrupted (folder printed).
     """
     from interview_kit.audio import AudioDeviceError
 
-    session.add_listener(_print_phase)
+    session.add_listener(_print_progress)
     freeze_startup_heap()
     try:
         result = asyncio.run(session.run())

@@ -40,6 +40,8 @@ def test_demo_runs_a_whole_interview_and_prints_the_folder_last(
     assert folder.parent == tmp_path / "sessions" and folder.is_dir()
     assert any("interviewing -> triggered" in line for line in out)  # the timeline, as it happened
     assert any("goodbye_speaking -> complete" in line for line in out)
+    speakers = {line.split(":", 1)[0].split()[-1] for line in out if line.lstrip()[:1].isdigit()}
+    assert {"candidate", "interviewer"} <= speakers  # each turn shown as it is spoken (progress)
     assert any(line.startswith("outcome") and "complete" in line for line in out)
     assert any(line.startswith("longest stall") for line in out)
     session = json.loads((folder / "session.json").read_text())
