@@ -18,7 +18,7 @@ from interview_kit.flow import PHASE_ORDER
 from interview_kit.scenario import Scenario, load_scenario
 from interview_kit.session import InterviewSession, SessionResult
 
-FAKE_KEY = "sk-test-FAKE-9f8e7d6c5b4a"
+FAKE_KEY = "sk-FAKE-session-42"
 RUN_TIMEOUT = 60.0
 FOLDER_FILES = ("session.json", "events.jsonl", "transcript.json", "report.json")
 

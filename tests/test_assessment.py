@@ -33,7 +33,7 @@ from interview_kit.emulator import Emulator
 from interview_kit.monitor import LoopLagMonitor
 from interview_kit.scenario import parse_scenario
 
-KEY = "sk-test-assessment-key-0123456789"
+KEY = "sk-FAKE-assessor-42"
 
 GOOD = [
     {"role": "interviewer", "text": "Welcome. Tell me about a project you led?"},
@@ -272,7 +272,7 @@ async def test_a_slow_model_times_out() -> None:
 
 
 async def test_a_wrong_key_fails_at_once_without_showing_it() -> None:
-    wrong = "sk-wrong-key-9876543210"
+    wrong = "sk-FAKE-wrong-4242"
     async with Emulator(scenario=scenario(), api_key=KEY) as emu:
         assessor = OpenAIAssessor(base_url=emu.base_url, api_key=wrong, backoff=0.01)
         with pytest.raises(AssessmentError, match="HTTP 401") as err:

@@ -284,7 +284,7 @@ async def test_bad_requests_get_openai_errors():
 
 
 async def test_api_key_is_required_when_set_and_never_echoed():
-    secret = "sk-test-very-secret-value"
+    secret = "sk-FAKE-chat-secret"
     async with Emulator(_scenario(), api_key=secret) as emu:
         wrong = _client(emu, api_key="sk-wrong-key-123", max_retries=0)
         with pytest.raises(openai.AuthenticationError) as info:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from interview_kit.eventlog import FIELD_ORDER, REDACTED, EventLog, base64_size, redact, write_json
 
-SECRET = "sk-test-0123456789abcdef"
+SECRET = "sk-FAKE-eventlog-42"
 
 
 def lines(path: Path) -> list[dict]:

@@ -187,7 +187,7 @@ def closed_port() -> int:
 
 async def test_a_bad_base_url_shows_an_error_in_the_panel(tmp_path: Path, scenario_file: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    secret = "sk-panel-test-0123456789abcdef"
+    secret = "sk-FAKE-panel-4242"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     url = f"http://127.0.0.1:{closed_port()}/v1"
     panel = make_panel(tmp_path, scenario_file, target="url", base_url=url)
