@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from interview_kit.eventlog import redact, write_json
+from interview_kit.eventlog import redact, strip_userinfo, url_secrets, write_json
 from interview_kit.paths import data_dir, resolve_named_file
 
 log = logging.getLogger(__name__)
@@ -323,9 +323,6 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-_USERINFO = re.compile(r"//[^/@]*@")  # user:password@ in a base URL never reaches a message
-
-
 class OpenAIAssessor(Assessor):
     """Chat completions with a strict ``json_schema`` response format, on any OpenAI-compatible server.
 
@@ -361,7 +358,7 @@ class OpenAIAssessor(Assessor):
         self.attempts: list[str] = []  # outcome of each attempt of the last call ("ok", "429", ...)
 
     def __repr__(self) -> str:
-        url = _USERINFO.sub("//", self.base_url) if self.base_url else None
+        url = strip_userinfo(self.base_url) if self.base_url else None
         return f"OpenAIAssessor(model={self.model!r}, base_url={url!r})"
 
     # -- the call ---------------------------------------------------------------------------------
@@ -371,7 +368,8 @@ class OpenAIAssessor(Assessor):
         return self._api_key
 
     def _clean(self, text: str) -> str:
-        return redact(text, [self._api_key] if self._api_key else [])
+        secrets = [self._api_key] if self._api_key else []
+        return redact(strip_userinfo(text), [*secrets, *url_secrets(self.base_url)])
 
     def _request(self, turns: Turns, prompt: AssessmentPrompt) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": build_messages(turns, prompt),
@@ -409,7 +407,7 @@ class OpenAIAssessor(Assessor):
         elif isinstance(exc, openai.APITimeoutError):
             text = f"no answer within {self.timeout:g} s"
         elif isinstance(exc, openai.APIConnectionError):
-            where = _USERINFO.sub("//", self.base_url) if self.base_url else "the OpenAI API"
+            where = strip_userinfo(self.base_url) if self.base_url else "the OpenAI API"
             text = f"could not reach {where} ({exc})"
         else:
             text = f"{type(exc).__name__}: {exc}"
@@ -437,9 +435,16 @@ class OpenAIAssessor(Assessor):
             raise AssessmentError(f"the model refused to assess: {message.refusal}")
         return message.content
 
-    def _give_up(self, exc: BaseException, attempts: int) -> AssessmentError:
-        return AssessmentError(f"assessment with {self.model} failed after {attempts} attempt(s): "
-                               f"{self._describe(exc)}")
+    def _after_failure(self, exc: BaseException, attempt: int) -> float:
+        """Record failed attempt number `attempt` (from 0); return the seconds to wait before the next
+        one, or raise the `AssessmentError` that ends the call (not retryable, or no retries left)."""
+        label, wait = self._classify(exc, attempt)
+        self.attempts.append(label)
+        if wait is None or attempt == self.max_retries:
+            raise AssessmentError(f"assessment with {self.model} failed after {attempt + 1} attempt(s): "
+                                  f"{self._describe(exc)}") from None
+        log.info("assessment attempt %d failed (%s); retry in %.2f s", attempt + 1, label, wait)
+        return wait
 
     def assess_sync(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
         import openai
@@ -457,12 +462,7 @@ class OpenAIAssessor(Assessor):
                 except AssessmentError:
                     raise
                 except Exception as exc:
-                    label, wait = self._classify(exc, attempt)
-                    self.attempts.append(label)
-                    if wait is None or attempt == self.max_retries:
-                        raise self._give_up(exc, attempt + 1) from None
-                    log.info("assessment attempt %d failed (%s); retry in %.2f s", attempt + 1, label, wait)
-                    self._sleep(wait)
+                    self._sleep(self._after_failure(exc, attempt))
                     continue
                 self.attempts.append("ok")
                 return self._report(answer, prompt, completion, started)
@@ -483,15 +483,8 @@ class OpenAIAssessor(Assessor):
                     answer = parse_answer(self._content(completion), prompt)
                 except AssessmentError:
                     raise
-                except asyncio.CancelledError:
-                    raise
                 except Exception as exc:
-                    label, wait = self._classify(exc, attempt)
-                    self.attempts.append(label)
-                    if wait is None or attempt == self.max_retries:
-                        raise self._give_up(exc, attempt + 1) from None
-                    log.info("assessment attempt %d failed (%s); retry in %.2f s", attempt + 1, label, wait)
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(self._after_failure(exc, attempt))
                     continue
                 self.attempts.append("ok")
                 return self._report(answer, prompt, completion, started)

@@ -239,10 +239,6 @@ class PlaybackTracker:
         active = self.active(at)
         return active[0] if active else None
 
-    def pending_events(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
     # -- internals -------------------------------------------------------------------------------
     def _not_over(self, rid: str, at: float) -> bool:
         r = self._responses[rid]
@@ -339,13 +335,11 @@ class AudioOutput:
         self.speed = speed
         self._clock = clock
         self.tracker = PlaybackTracker(on_event, speed=speed, clock=clock)
-        self._started = False
         self._closed = False
 
     async def start(self) -> None:
         """Bind to the running loop (and open the device, for real outputs)."""
         self.tracker.bind(asyncio.get_running_loop())
-        self._started = True
 
     async def close(self) -> None:
         """Stop playing; nothing more is heard. Safe to call more than once."""
@@ -593,11 +587,24 @@ class SpeakerOutput(AudioOutput):
 # Inputs
 
 
+DEVICE_CLOSE_TIMEOUT = 2.0  # seconds a device's abort/close may take (PortAudio can hang) before we move on
+
+
 class _Closing:
-    """What `AudioInput.close()` returns: nothing to wait for, but awaiting it is allowed."""
+    """What `AudioInput.close()` returns: awaiting it waits (bounded) until the device is shut, if any."""
+
+    def __init__(self, shut: threading.Event | None = None) -> None:
+        self._shut = shut
 
     def __await__(self) -> Generator[Any, None, None]:
-        return iter(())
+        if self._shut is None or self._shut.is_set():
+            return iter(())
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        assert self._shut is not None
+        if not await asyncio.to_thread(self._shut.wait, DEVICE_CLOSE_TIMEOUT):
+            log.warning("the microphone did not close within %.0f s", DEVICE_CLOSE_TIMEOUT)
 
 
 class AudioInput:
@@ -732,12 +739,6 @@ class ScriptedVoiceInput(AudioInput):
     def speaking(self) -> bool:
         return self._in_speech or bool(self._speech)
 
-    @property
-    def pending_ms(self) -> float:
-        """Milliseconds of queued speech not yet yielded."""
-        n = sum(len(s) for s in self._speech) - self._head
-        return n / BYTES_PER_SAMPLE * 1000 / SAMPLE_RATE
-
     def say(self, pcm: bytes) -> None:
         """Queue speech (PCM16 24 kHz mono); returns at once."""
         pcm = bytes(pcm[: len(pcm) - len(pcm) % BYTES_PER_SAMPLE])
@@ -794,16 +795,27 @@ class MicrophoneInput(AudioInput):
         self.device = device
         self._stream_factory = stream_factory
         self._stream: Any = None
+        self._shut: threading.Event | None = None  # set once the device is shut, after close()
         self.overflows = 0
 
     def close(self) -> _Closing:
+        """Stop at once; the device's abort/close (blocking PortAudio calls) run in a thread of their own,
+        never on the loop. Await the result to wait for them (at most 2 s)."""
         stream, self._stream = self._stream, None
-        if stream is not None:
+        super().close()
+        if stream is None:
+            return _Closing(self._shut)  # closed already: awaiting still waits for that shutdown
+        shut = self._shut = threading.Event()
+
+        def _shut() -> None:
             with contextlib.suppress(Exception):
                 stream.abort()
             with contextlib.suppress(Exception):
                 stream.close()
-        return super().close()
+            shut.set()
+
+        threading.Thread(target=_shut, name="microphone-close", daemon=True).start()
+        return _Closing(shut)
 
     def _open(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
         factory = self._stream_factory

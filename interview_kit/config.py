@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from interview_kit.eventlog import strip_userinfo
+
 HOSTED_BASE_URL = "https://api.openai.com/v1"
 ASSESSMENT_MODES = ("overlap", "after-ack", "blocking")
 ASSESSORS = ("openai", "heuristic")
@@ -162,13 +164,14 @@ class SessionConfig:
         return urlunsplit((scheme, parts.netloc, path, f"model={self.model}", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready snapshot without secrets."""
+        """A JSON-ready snapshot without secrets (no API key, no ``user:password@`` in ``base_url``)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             if f.name in _SECRET_FIELDS:
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
+        out["base_url"] = strip_userinfo(self.base_url)
         return out
 
 

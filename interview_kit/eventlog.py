@@ -17,11 +17,13 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ MIN_SECRET_LENGTH = 4  # shorter "secrets" would redact ordinary text; they are 
 
 # Key names (lower-cased, without "-" and "_") whose values are credentials.
 _SECRET_KEY_PARTS = ("authorization", "apikey", "clientsecret", "password")
+# ...except these, whose values only name where a credential lives (``api_key_env = "OPENAI_API_KEY"``).
+_NOT_SECRET_KEYS = frozenset({"apikeyenv"})
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")  # the user:password@ of a URL
 
 FIELD_ORDER = ("t", "wall", "dir", "type", "response_id", "item_id", "phase", "bytes", "data")
 
@@ -41,7 +46,26 @@ Listener = Callable[[dict[str, Any]], None]
 def is_secret_key(key: str) -> bool:
     """True for keys like ``Authorization``, ``api_key``, ``x-api-key``, ``client_secret``, ``password``."""
     k = key.lower().replace("_", "").replace("-", "")
-    return any(part in k for part in _SECRET_KEY_PARTS)
+    return k not in _NOT_SECRET_KEYS and any(part in k for part in _SECRET_KEY_PARTS)
+
+
+def strip_userinfo(text: str) -> str:
+    """`text` with the ``user:password@`` of every URL in it removed (a base URL may carry credentials;
+    no file, log line or message may)."""
+    return _USERINFO.sub("", text) if "@" in text else text
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials inside a URL (its password, and user:password), to register as secrets."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    if not parts.password:
+        return []
+    return [parts.password, f"{parts.username or ''}:{parts.password}"]
 
 
 def base64_size(text: str) -> int:

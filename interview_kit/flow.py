@@ -144,6 +144,7 @@ _SPEAKING = {
     "summary": (Phase.SUMMARY_SPEAKING,),
     "goodbye": (Phase.GOODBYE_SPEAKING,),
 }
+_INTERVIEW_PURPOSES = frozenset({"auto", "question"})
 _AFTER_CREATED = {
     "ack": Phase.ACK_GENERATING, "summary": Phase.SUMMARY_SPEAKING, "goodbye": Phase.GOODBYE_SPEAKING,
 }
@@ -183,11 +184,17 @@ class AssessmentFlow:
     def finished(self) -> bool:
         return self.phase in TERMINAL_PHASES
 
-    @property
-    def deadline(self) -> float | None:
-        """The earliest time a `tick` can change anything (phase or report timeout)."""
-        times = [d for d in (self._deadline, self._report_deadline()) if d is not None]
-        return min(times) if times else None
+    def wants(self, purpose: str) -> bool:
+        """Whether a request for `purpose` is still wanted now: its phase is still waiting for it to be
+        created. A request the flow gave up on (it timed out and moved on) must not be sent late."""
+        if purpose in _INTERVIEW_PURPOSES:
+            return self.phase is Phase.INTERVIEWING
+        stage = _STAGE_OF_PURPOSE.get(purpose)
+        if stage is None:
+            return False
+        if stage == "summary" and (purpose == "summary") != (self.report_state is ReportState.READY):
+            return False  # the summary when the fallback is wanted, or the other way round
+        return self.phase is _SENDING[stage] and self._stages[stage].response_id is None
 
     def response_id(self, stage: str) -> str | None:
         """The id bound to the ``ack``, ``summary`` or ``goodbye`` response, once created."""

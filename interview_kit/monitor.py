@@ -72,6 +72,12 @@ class LoopLagMonitor:
         task, self._task = self._task, None
         await _stop_task(task, "loop lag monitor")
 
+    def cancel(self) -> None:
+        """Stop without waiting, from a path that cannot await (the session's last-ditch shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+
     def _record(self, start: float, duration: float) -> None:
         self.stalls.append((start, duration))
         self.longest_stall = max(self.longest_stall, duration)
@@ -132,6 +138,12 @@ class KeepaliveMonitor:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await _stop_task(task, "keepalive monitor")
+
+    def cancel(self) -> None:
+        """Stop without waiting, from a path that cannot await (the session's last-ditch shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
 
     async def round_trip(self) -> float | None:
         """One ping: seconds until its pong, or None when none came within `timeout`.

@@ -64,12 +64,14 @@ class ResponseSequencer:
         self._idle.set()
         self._answered.set()
 
-    async def request(self, purpose: str, event: dict[str, Any]) -> str | None:
+    async def request(self, purpose: str, event: dict[str, Any], *,
+                      still_wanted: Callable[[], bool] | None = None) -> str | None:
         """Send `event` (a ``response.create`` for `purpose`) when no response is active.
 
         Returns the ``event_id`` it was sent with once its ``response.created`` arrived, or None when
-        it could not be delivered (closed, or no ``response.created`` in time: the caller's flow has
-        its own timeout and moves on).
+        it could not be delivered (closed, no longer wanted, or no ``response.created`` in time: the
+        caller's flow has its own timeout and moves on). `still_wanted` is asked right before each
+        send: a request its caller gave up on while it waited is dropped (noted), never sent late.
         """
         async with self._lock:
             for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -86,6 +88,10 @@ class ResponseSequencer:
                     self.active_id = None
                 if self._closed:
                     return None
+                if still_wanted is not None and not still_wanted():
+                    log.info("response.create for %s no longer wanted; not sent", purpose)
+                    self._note("sequencer.dropped", {"purpose": purpose, "attempt": attempt})
+                    return None
                 event_id = f"req_{purpose}_{next(self._ids)}"
                 self._outstanding, self._event_id, self._rejected = purpose, event_id, False
                 self._answered.clear()
@@ -94,14 +100,14 @@ class ResponseSequencer:
                 self._send({**event, "event_id": event_id})
                 try:
                     await asyncio.wait_for(self._answered.wait(), self.created_timeout)
+                except asyncio.CancelledError:
+                    self._forget(purpose)  # the caller gave up: the next request must not wait on it
+                    raise
                 except TimeoutError:
                     log.warning("no response.created for %s after %.1f s", purpose, self.created_timeout)
                     self._note("sequencer.timeout", {"waiting_for": "response.created",
                                                      "after_s": self.created_timeout, "purpose": purpose})
-                    self._registry.withdrawn(purpose)
-                    self._outstanding = None
-                    if self.active_id is None:
-                        self._idle.set()
+                    self._forget(purpose)
                     return None
                 if self._rejected and not self._closed:
                     self._note("sequencer.retry", {"purpose": purpose, "attempt": attempt})
@@ -109,6 +115,15 @@ class ResponseSequencer:
                 return None if self._closed else event_id
             log.error("response.create for %s rejected %d times; giving up", purpose, MAX_ATTEMPTS)
             return None
+
+    def _forget(self, purpose: str) -> None:
+        """Stop waiting for our outstanding request's ``response.created``."""
+        if self._outstanding is None:
+            return
+        self._registry.withdrawn(purpose)
+        self._outstanding = None
+        if self.active_id is None:
+            self._idle.set()
 
     # --- fed by the session's dispatch ---------------------------------------------------------
 

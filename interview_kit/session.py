@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import logging
 import platform
@@ -50,6 +51,7 @@ from interview_kit.assessment import (
 from interview_kit.audio import (
     PLAYBACK_ENDED,
     PLAYBACK_STARTED,
+    AudioDeviceError,
     AudioInput,
     AudioOutput,
     ScriptedVoiceInput,
@@ -58,7 +60,7 @@ from interview_kit.audio import (
 )
 from interview_kit.candidate import SimulatedCandidate
 from interview_kit.config import SessionConfig
-from interview_kit.eventlog import EventLog, write_json
+from interview_kit.eventlog import EventLog, strip_userinfo, url_secrets, write_json
 from interview_kit.flow import (
     AbandonReport,
     Action,
@@ -84,6 +86,9 @@ ACTIVE_RESPONSE_ERROR = "conversation_already_has_active_response"
 AUDIO_DELTA = "response.output_audio.delta"
 
 RecordListener = Callable[[dict[str, Any]], None]
+
+OPENAI_MAX_RETRIES = 3  # the default assessor's retries; each attempt gets report_timeout / 4
+STOP_REPORT_WAIT = 2.0  # seconds a stopped session still gives a running report before abandoning it
 
 
 @dataclass
@@ -111,9 +116,12 @@ def _new_folder(out_dir: Path) -> Path:
 
 
 def _versions() -> dict[str, str]:
-    import openai
-
-    return {"interview_kit": interview_kit.__version__, "openai": openai.__version__,
+    """Package versions from their metadata: importing ``openai`` here would block the loop ~0.35 s."""
+    try:
+        openai_version = importlib.metadata.version("openai")
+    except importlib.metadata.PackageNotFoundError:
+        openai_version = "not installed"
+    return {"interview_kit": interview_kit.__version__, "openai": openai_version,
             "websockets": websockets.__version__, "python": platform.python_version()}
 
 
@@ -204,6 +212,8 @@ class InterviewSession:
         self._ended: asyncio.Event | None = None
         self._session_updated: asyncio.Event | None = None
         self._turn_taking_off: asyncio.Task[None] | None = None
+        self._requests: list[asyncio.Task[Any]] = []  # response requests not yet settled, oldest first
+        self._stop_pending = False  # stop() before run(): honoured as soon as run() starts
         self._report_task: asyncio.Task[None] | None = None
         self._report: AssessmentReport | None = None
         self._report_started: float | None = None
@@ -248,11 +258,24 @@ class InterviewSession:
             self._log.add_listener(cb)
 
     def trigger_assessment(self, source: str = "button") -> None:
-        """Start the assessment now (from the loop, or thread-safely from elsewhere)."""
+        """Start the assessment now (from the loop, or thread-safely from elsewhere).
+
+        Raises RuntimeError before `run()` has started or after it has ended: there is no interview
+        to assess.
+        """
+        if self._loop is None or self._log is None or self._log.closed:
+            raise RuntimeError("the session is not running")
         self._call_on_loop(self._trigger, source)
 
     def stop(self) -> None:
-        """End the session cleanly: the folder is completed, the outcome is ``stopped``."""
+        """End the session cleanly: the folder is completed, the outcome is ``stopped``.
+
+        Called before `run()`, the stop is remembered: `run()` then ends at once with ``stopped`` and a
+        complete folder.
+        """
+        if self._loop is None:
+            self._stop_pending = True
+            return
         self._call_on_loop(self._stop)
 
     async def run(self) -> SessionResult:
@@ -264,7 +287,10 @@ class InterviewSession:
         key = self._open()
         cancelled = False
         try:
-            await self._run_connected(key)
+            if self._stop_pending:
+                self._stop()
+            else:
+                await self._run_connected(key)
         except asyncio.CancelledError:
             cancelled = True
             self._outcome = self._outcome or "stopped"
@@ -286,7 +312,7 @@ class InterviewSession:
         self._outbox = asyncio.Queue()
         self._folder = _new_folder(self.config.out_dir)
         key = self.config.resolve_api_key()
-        self._secrets = [s for s in (key, self.config.api_key) if s]
+        self._secrets = [s for s in (key, self.config.api_key, *url_secrets(self.config.base_url)) if s]
         self._log = EventLog(self._folder / "events.jsonl", secrets=self._secrets)
         for cb in self._listeners:
             self._log.add_listener(cb)
@@ -305,6 +331,7 @@ class InterviewSession:
 
     async def _run_connected(self, key: str | None) -> None:
         url = self.config.realtime_url
+        shown = strip_userinfo(url)  # what the folder may show: no user:password@
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         await self._output.start()  # a missing device is a setup error: raised before connecting
         try:
@@ -315,17 +342,17 @@ class InterviewSession:
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
-            message = f"could not connect to {url}: {type(exc).__name__}"
+            message = f"could not connect to {shown}: {type(exc).__name__}"
             if isinstance(exc, InvalidStatus) and status is not None:
                 message += f" (HTTP {status})"
             elif str(exc):
-                message += f": {exc}"
+                message += f": {strip_userinfo(str(exc))}"
             self._record("local", "error", data={"message": message, "where": "connect"})
             log.error("%s", message)
             self._apply(self._flow.fail(self._now(), "connect failed"))
             return
         self._ws = ws
-        self._record("local", "connection.opened", data={"url": url})
+        self._record("local", "connection.opened", data={"url": shown})
         self._stall_monitor = LoopLagMonitor(self._on_stall, threshold=self.config.stall_threshold)
         self._stall_monitor.start()
         self._keepalive = KeepaliveMonitor(ws.ping, self._on_ping, interval=self.config.ping_interval,
@@ -340,7 +367,7 @@ class InterviewSession:
             turn_detection=self._turn_detection(True), tools=[proto.END_INTERVIEW_TOOL],
             transcription_model=self.config.transcription_model, language=self.config.language,
         ))
-        self._spawn(self._start_interview(), "greeting")
+        self._requests.append(self._spawn(self._start_interview(), "greeting"))
         assert self._ended is not None
         await self._ended.wait()
         if not receiver.done():  # we ended it (complete, stopped, failed): close our side
@@ -350,7 +377,8 @@ class InterviewSession:
         await self._wait_session_updated()
         if self._flow.phase is Phase.INTERVIEWING:
             assert self._sequencer is not None
-            await self._sequencer.request("question", proto.response_create("question"))
+            await self._sequencer.request("question", proto.response_create("question"),
+                                          still_wanted=lambda: self._flow.wants("question"))
 
     async def _wait_session_updated(self) -> None:
         assert self._session_updated is not None
@@ -420,13 +448,18 @@ class InterviewSession:
             self._outbox.put_nowait((event, extra))
 
     async def _pump_input(self) -> None:
+        """Stream the input. A chunk is yielded once its last sample has been recorded, so the moment
+        it is sent is the moment the stream reached its *end* (`audio_end_ms`)."""
         try:
             async for chunk in self._input.chunks():
                 end_ms = self._input.position_ms
                 start_ms = end_ms - len(chunk) / BYTES_PER_MS
-                self._transcript.clock.appended(start_ms, self._now())
+                self._transcript.clock.appended(end_ms, self._now())
                 self._enqueue(proto.input_audio_append(chunk),
                               {"audio_start_ms": round(start_ms, 3), "audio_end_ms": round(end_ms, 3)})
+        except AudioDeviceError as exc:  # the microphone failed mid-run: no input will ever come again
+            self._error("input", exc)
+            self._apply(self._flow.fail(self._now(), f"input device: {exc}"))
         except Exception as exc:
             self._error("input", exc)
 
@@ -651,6 +684,8 @@ class InterviewSession:
         self._record("local", "assessment.trigger", data={"source": source})
         if self._candidate is not None:
             self._candidate.cancel()
+            if isinstance(self._input, ScriptedVoiceInput):
+                self._input.stop_speaking()  # mid-answer: it must not talk over the acknowledgement
         if source != "tool":  # end now: the interviewer stops mid-sentence
             assert self._sequencer is not None
             active = self._sequencer.active_id
@@ -664,7 +699,8 @@ class InterviewSession:
             if isinstance(action, DisableTurnTaking):
                 self._turn_taking_off = self._spawn(self._disable_turn_taking(), "turn-taking-off")
             elif isinstance(action, RequestResponse):
-                self._spawn(self._request(action), f"request-{action.purpose}")
+                self._drop_stale_requests()
+                self._requests.append(self._spawn(self._request(action), f"request-{action.purpose}"))
             elif isinstance(action, StartReport):
                 self._start_report()
             elif isinstance(action, AbandonReport):
@@ -678,13 +714,23 @@ class InterviewSession:
         self._enqueue(proto.session_update(turn_detection=self._turn_detection(False)))
         await self._wait_session_updated()
 
+    def _drop_stale_requests(self) -> None:
+        """The flow asked for a new line, so it has moved past every earlier one: a request still
+        waiting in the sequencer is cancelled, never sent late and out of order."""
+        for task in self._requests:
+            if not task.done():
+                task.cancel()
+        self._requests = []
+
     async def _request(self, action: RequestResponse) -> None:
-        if self._turn_taking_off is not None:
-            await self._turn_taking_off
-        text = action.text if action.text is not None else fallback_summary(self.config.language)
+        if self._turn_taking_off is not None:  # shielded: cancelling this request must not cancel it
+            await asyncio.shield(self._turn_taking_off)
+        # The fallback speaks the prompt's language, as a ready report's summary does.
+        text = action.text if action.text is not None else fallback_summary(self._prompt.language)
         assert self._sequencer is not None
         await self._sequencer.request(action.purpose, proto.response_create(
-            action.purpose, instructions=proto.say_exactly(text)))
+            action.purpose, instructions=proto.say_exactly(text)),
+            still_wanted=lambda: self._flow.wants(action.purpose))
 
     def _start_report(self) -> None:
         mode = self.config.assessment_mode
@@ -749,19 +795,23 @@ class InterviewSession:
                 self._apply(self._flow.report_ready(now, summary))
                 return
         message = f"{type(error).__name__}: {error}"
-        self._report = AssessmentReport.failed(self._prompt.name, self.assessor.model, message,
-                                               round(duration, 3))
-        self._save_report()
-        self._record("local", "report.failed", data={"duration_s": round(duration, 3), "error": message})
+        self._fail_report(message)
         self._apply(self._flow.report_failed(now, message))
 
+    def _fail_report(self, error: str) -> None:
+        """Save a report that holds only `error` (generation failed, timed out, was abandoned or never
+        started) and note it in the log; nothing is done when a report is saved already."""
+        if self._report is not None:
+            return
+        started = self._report_started
+        duration = None if started is None else round(time.monotonic() - started, 3)
+        self._report = AssessmentReport.failed(self._prompt.name, self.assessor.model, error, duration)
+        self._save_report()
+        if started is not None:
+            self._record("local", "report.failed", data={"duration_s": duration, "error": error})
+
     def _abandon_report(self, reason: str) -> None:
-        duration = time.monotonic() - (self._report_started or time.monotonic())
-        if self._report is None:
-            self._report = AssessmentReport.failed(self._prompt.name, self.assessor.model, reason,
-                                                   round(duration, 3))
-            self._save_report()
-            self._record("local", "report.failed", data={"duration_s": round(duration, 3), "error": reason})
+        self._fail_report(reason)
         if self._report_task is not None and not self._report_task.done():
             self._report_task.cancel()
 
@@ -782,18 +832,47 @@ class InterviewSession:
         self._end("stopped")
 
     async def _finish(self) -> None:
-        """Every exit path: wait (bounded) for the report, stop everything, write every file."""
+        """Every exit path: wait (bounded) for the report, stop everything, write every file.
+
+        The files are written even when this is cancelled itself (a second Ctrl-C), then it re-raises.
+        """
+        try:
+            await self._wind_down()
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self._write_final()
+
+    def _abort(self) -> None:
+        """Shutdown that cannot wait (cancelled while winding down): nothing may log after the end."""
+        for task in list(self._tasks):
+            if task is not self._report_task:
+                task.cancel()
+        for monitor in (self._stall_monitor, self._keepalive):
+            if monitor is not None:
+                monitor.cancel()
+        if self._ws is not None and self._close_by is None:
+            self._ws.transport.abort()
+            self._note_closed(1006, "aborted: the session was cancelled while closing", "client")
+
+    async def _wind_down(self) -> None:
         if self._candidate is not None:
             self._candidate.cancel()
-        self._input.close()
+        closing = self._input.close()
         report_task = self._report_task
         if report_task is not None and not report_task.done():
             remaining = self.config.report_timeout - (time.monotonic() - (self._report_started or 0.0))
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            if self._outcome == "stopped":  # the user wants out now, not after the whole report budget
+                remaining = min(remaining, STOP_REPORT_WAIT)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(report_task), max(0.1, remaining))
             if self._report is None:
-                self._abandon_report(f"report generation did not finish before the session ended "
-                                     f"({self.config.report_timeout:g} s)")
+                why = ("the session was stopped" if self._outcome == "stopped"
+                       else f"the session ended ({self.config.report_timeout:g} s budget)")
+                self._abandon_report(f"report generation did not finish before {why}")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(closing, 2.5)
         for task in list(self._tasks):
             if task is not report_task:
                 task.cancel()
@@ -808,11 +887,12 @@ class InterviewSession:
                     await monitor.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._output.close(), 2.0)
+
+    def _write_final(self) -> None:
+        """The files every run leaves, whatever happened before (synchronous: nothing can cancel it)."""
         if self._report is None:
-            reason = "the interview ended before the assessment" if self._report_started is None \
-                else "report generation did not finish"
-            self._report = AssessmentReport.failed(self._prompt.name, self.assessor.model, reason, None)
-            self._save_report()
+            self._fail_report("the interview ended before the assessment" if self._report_started is None
+                              else "report generation did not finish")
         self._outcome = self._outcome or ("complete" if self._flow.phase is Phase.COMPLETE else "failed")
         assert self._folder is not None and self._log is not None
         write_json(self._folder / "transcript.json", self._transcript.as_dict(), secrets=self._secrets)
@@ -863,8 +943,11 @@ class InterviewSession:
     def _default_assessor(self) -> Assessor:
         if self.config.assessor == "heuristic":
             return HeuristicAssessor()
+        # Each attempt gets an equal share of the report budget, so that retries fit inside it.
+        attempts = OPENAI_MAX_RETRIES + 1
         return OpenAIAssessor(self.config.assessment_model, base_url=self.config.base_url,
-                              api_key=self.config.resolve_api_key(), timeout=self.config.report_timeout)
+                              api_key=self.config.resolve_api_key(),
+                              timeout=self.config.report_timeout / attempts, max_retries=OPENAI_MAX_RETRIES)
 
     def _turn_detection(self, turn_taking: bool) -> dict[str, Any]:
         return proto.turn_detection(

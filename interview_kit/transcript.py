@@ -32,22 +32,30 @@ class Turn:
 
 
 class AudioClock:
-    """Maps input-stream positions (ms) to the session clock (s) via the appends sent."""
+    """Maps input-stream positions (ms) to the session clock (s) via the appends sent.
+
+    Each append is noted with the position its chunk *ends* at and the time it was sent: a chunk is
+    sent once its last sample has been recorded, so that is when the stream reached that position
+    (the same contract as ``analysis``: an append's ``t`` goes with its ``audio_end_ms``).
+    """
 
     def __init__(self, speed: float = 1.0) -> None:
         self.speed = speed
-        self._starts: list[float] = []
+        self._ends: list[float] = []
         self._times: list[float] = []
 
-    def appended(self, start_ms: float, t: float) -> None:
-        self._starts.append(start_ms)
+    def appended(self, end_ms: float, t: float) -> None:
+        """The chunk ending at input position `end_ms` was sent at session time `t`."""
+        self._ends.append(end_ms)
         self._times.append(t)
 
     def to_session(self, ms: float | None) -> float | None:
-        if isinstance(ms, bool) or not isinstance(ms, int | float) or not self._starts:
+        """Session time at which the stream reached `ms`: counted back from the first append that
+        ends at or after it (forward from the last one, for a position not sent yet)."""
+        if isinstance(ms, bool) or not isinstance(ms, int | float) or not self._ends:
             return None
-        i = max(0, bisect.bisect_right(self._starts, ms) - 1)
-        return round(self._times[i] + (ms - self._starts[i]) / 1000.0 / self.speed, 6)
+        i = min(bisect.bisect_left(self._ends, ms), len(self._ends) - 1)
+        return round(self._times[i] + (ms - self._ends[i]) / 1000.0 / self.speed, 6)
 
 
 class Transcript:
@@ -86,7 +94,8 @@ class Transcript:
 
     # candidate
     def speech_started(self, item_id: str | None, audio_ms: float | None, t: float) -> None:
-        turn = Turn("candidate", item_id=item_id, start=self.clock.to_session(audio_ms) or t, order=t)
+        start = self.clock.to_session(audio_ms)
+        turn = Turn("candidate", item_id=item_id, start=t if start is None else start, order=t)
         self._open_candidate = turn
         self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
 
@@ -95,7 +104,8 @@ class Transcript:
         if turn is None:
             turn = Turn("candidate", item_id=item_id, order=t)
             self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
-        turn.end = self.clock.to_session(audio_ms) or t
+        end = self.clock.to_session(audio_ms)
+        turn.end = t if end is None else end
         self._open_candidate = None
 
     def candidate_text(self, item_id: str | None, text: str, t: float) -> None:

@@ -92,3 +92,50 @@ def assert_phases_in_order(phases: list[str]) -> None:
     order = [str(p) for p in PHASE_ORDER]
     positions = [order.index(p) for p in phases]
     assert positions == sorted(positions), phases
+
+
+class FakeRealtime:
+    """A scripted stand-in for a Realtime server, for what the emulator cannot be told to do (a response
+    that never finishes, exact speech positions). By default it answers ``session.update`` and every
+    ``response.create`` at once (created, then done, no audio); `on_create(purpose)` returning False
+    leaves a request unanswered, and `on_event(event)` sees every client event first."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.on_create: Callable[[str], Any] = lambda purpose: True
+        self.on_event: Callable[[dict[str, Any]], Any] | None = None
+        self.ws: Any = None
+        self._n = 0
+
+    async def send(self, type_: str, **fields: Any) -> None:
+        self._n += 1
+        await self.ws.send(json.dumps({"type": type_, "event_id": f"ev_{self._n}", **fields}))
+
+    async def created(self, rid: str, purpose: str) -> None:
+        await self.send("response.created", response={"id": rid, "object": "realtime.response",
+                                                       "status": "in_progress", "output": [],
+                                                       "metadata": {"purpose": purpose}})
+
+    async def done(self, rid: str, purpose: str) -> None:
+        await self.send("response.done", response={"id": rid, "object": "realtime.response",
+                                                    "status": "completed", "output": [],
+                                                    "metadata": {"purpose": purpose}})
+
+    async def handler(self, ws: Any) -> None:
+        self.ws = ws
+        async for message in ws:
+            event = json.loads(message)
+            self.received.append(event)
+            if self.on_event is not None:
+                await self.on_event(event)
+            if event["type"] == "session.update":
+                await self.send("session.updated", session={"type": "realtime"})
+            elif event["type"] == "response.create":
+                purpose = event["response"]["metadata"]["purpose"]
+                rid = f"resp_{purpose}_{self._n}"
+                if self.on_create(purpose):
+                    await self.created(rid, purpose)
+                    await self.done(rid, purpose)
+
+    def purposes(self) -> list[str]:
+        return [e["response"]["metadata"]["purpose"] for e in self.received if e["type"] == "response.create"]

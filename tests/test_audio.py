@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
@@ -471,7 +472,42 @@ async def test_microphone_chunks_come_from_the_device_callback() -> None:
     threading.Thread(target=device).start()
     await asyncio.wait_for(task, 5.0)
     assert b"".join(got) == pcm and mic.position_ms == 120
+    await asyncio.wait_for(mic.close(), 5.0)  # waits for the device to be shut
     assert streams[0].closed  # leaving the loop closes the device
+
+
+class SlowToCloseStream(FakeStream):
+    """PortAudio's abort/close can block: it must happen off the event loop."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.closed_on: threading.Thread | None = None
+
+    def abort(self) -> None:
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        self.closed_on = threading.current_thread()
+        super().close()
+
+
+async def test_microphone_close_shuts_the_device_off_the_loop() -> None:
+    streams: list[SlowToCloseStream] = []
+    mic = MicrophoneInput(stream_factory=lambda **kw: streams.append(SlowToCloseStream(**kw)) or streams[-1])
+    chunks = mic.chunks()
+    pending = asyncio.ensure_future(anext(chunks))
+    for _ in range(500):
+        if streams:
+            break
+        await asyncio.sleep(0.005)
+    closing = mic.close()
+    assert mic.closed and not streams[0].closed  # close() returned before the device finished
+    await asyncio.wait_for(closing, 5.0)
+    assert streams[0].closed and streams[0].closed_on is not threading.current_thread()
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+        await pending
+    await chunks.aclose()
 
 
 @given(st.lists(st.tuples(st.sampled_from(["queued", "played", "finished", "truncate"]),

@@ -17,7 +17,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from interview_kit.eventlog import FIELD_ORDER, REDACTED, EventLog, base64_size, redact, write_json
+from interview_kit.eventlog import (
+    FIELD_ORDER,
+    REDACTED,
+    EventLog,
+    base64_size,
+    redact,
+    strip_userinfo,
+    url_secrets,
+    write_json,
+)
 
 SECRET = "sk-FAKE-eventlog-42"
 
@@ -230,3 +239,14 @@ def test_redact_leaves_the_original_untouched() -> None:
     copy = redact(original, [SECRET])
     assert copy == {"Authorization": REDACTED, "items": [{"text": REDACTED}]}
     assert original["items"][0]["text"] == SECRET
+
+
+def test_urls_lose_their_credentials_and_a_key_variables_name_stays() -> None:
+    url = "https://bob:hunter2-pw@proxy.example:8443/v1"
+    assert strip_userinfo(url) == "https://proxy.example:8443/v1"
+    assert strip_userinfo(f"could not connect to {url}: refused") == \
+        "could not connect to https://proxy.example:8443/v1: refused"
+    assert strip_userinfo("mail bob@example.com") == "mail bob@example.com"  # no URL, no change
+    assert "hunter2-pw" in url_secrets(url) and url_secrets("https://example.com/v1") == []
+    cleaned = redact({"api_key_env": "OPENAI_API_KEY", "api_key": "sk-real-123", "x-api-key": "v"})
+    assert cleaned == {"api_key_env": "OPENAI_API_KEY", "api_key": REDACTED, "x-api-key": REDACTED}

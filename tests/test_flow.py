@@ -266,6 +266,8 @@ INPUTS = st.one_of(
     st.tuples(st.just("done"), RIDS, PURPOSES),
     st.tuples(st.just("ready"), st.text(max_size=5)),
     st.tuples(st.just("failed"), st.text(max_size=5)),
+    st.tuples(st.just("lost"), st.text(max_size=5)),
+    st.tuples(st.just("fail"), st.text(max_size=5)),
     st.tuples(st.just("tick")),
 )
 
@@ -286,6 +288,10 @@ def apply(flow: AssessmentFlow, now: float, step: tuple) -> list:
         return flow.report_ready(now, step[1])
     if kind == "failed":
         return flow.report_failed(now, step[1])
+    if kind == "lost":
+        return flow.connection_lost(now, step[1])
+    if kind == "fail":
+        return flow.fail(now, step[1])
     return flow.tick(now)
 
 
@@ -299,14 +305,16 @@ def test_any_sequence_never_raises_and_always_finishes(steps: list, mode: Report
     for dt, step in steps:
         now += dt
         ends += [a for a in apply(flow, now, step) if isinstance(a, EndSession)]
-        assert flow.phase in Phase
     flow.trigger(now, "button")  # whatever happened, a trigger (or none needed) then time passes
     for _ in range(12):
         now += 100.0
         ends += [a for a in flow.tick(now) if isinstance(a, EndSession)]
     assert flow.finished
     assert len(ends) == 1  # the session is ended exactly once
-    assert flow.deadline is None
+    transitions = len(flow.transitions)
+    assert flow.tick(now + 1000.0) == [] and len(flow.transitions) == transitions  # nothing left pending
+    for purpose in ("question", "ack", "summary", "fallback", "goodbye"):
+        assert not flow.wants(purpose)  # an ended flow asks for nothing
     times = [t.t for t in flow.transitions]
     assert times == sorted(times)
     # transitions are a chain
@@ -327,3 +335,34 @@ def test_ack_inputs_in_any_order_reach_summary(order: list[str]) -> None:
         apply(flow, now, steps[step])
     assert flow.phase is Phase.SUMMARY_SENDING
     assert flow.timeouts == []
+
+
+def test_a_request_the_flow_gave_up_on_is_no_longer_wanted() -> None:
+    """The session asks `wants` right before sending: a late ack/summary must never be sent."""
+    flow = make()
+    assert flow.wants("question") and not flow.wants("ack")
+    flow.trigger(0.0, "button")
+    assert flow.wants("ack") and not flow.wants("question") and not flow.wants("summary")
+    flow.report_ready(0.5, "S")
+    flow.tick(TIMEOUTS.response_created + 0.1)  # the ack was never created: on to the summary
+    assert flow.phase is Phase.SUMMARY_SENDING
+    assert not flow.wants("ack")
+    assert flow.wants("summary") and not flow.wants("fallback")  # the report is ready: no fallback
+    flow.response_created(3.0, "s", "summary")
+    assert not flow.wants("summary")  # created already
+    flow.response_done(3.1, "s", "summary")
+    flow.playback_done(3.2, "s")
+    assert flow.phase is Phase.GOODBYE_SENDING and flow.wants("goodbye")
+    flow.connection_lost(3.3, "dropped")
+    assert not flow.wants("goodbye")
+
+
+def test_the_fallback_is_wanted_when_the_report_failed() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    flow.report_failed(0.1, "down")
+    flow.response_created(0.2, "a", "ack")
+    flow.response_done(0.3, "a", "ack")
+    flow.playback_done(0.4, "a")
+    assert flow.phase is Phase.SUMMARY_SENDING
+    assert flow.wants("fallback") and not flow.wants("summary")

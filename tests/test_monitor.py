@@ -39,7 +39,7 @@ async def test_work_moved_off_the_loop_does_not_stall_it() -> None:
     await asyncio.wait_for(asyncio.to_thread(block_loop, 1.0), 10)  # the fix: same work, in a thread
     await monitor.stop()
     assert monitor.lags_seen > 5  # it was watching all along
-    assert monitor.longest_stall < 0.9  # never the whole second
+    assert monitor.longest_stall < 0.15  # never the whole second, nor a good part of it
 
 
 async def test_a_failing_callback_does_not_stop_the_monitor() -> None:

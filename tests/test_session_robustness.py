@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from session_helpers import RUN_TIMEOUT, Run, assert_folder_complete, fast
+from session_helpers import FAKE_KEY, RUN_TIMEOUT, Run, assert_folder_complete, fast
 
 from interview_kit.assessment import HeuristicAssessor
 from interview_kit.audio import ScriptedVoiceInput
@@ -21,7 +21,8 @@ from interview_kit.voice import synthesize
 async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(tmp_path: Path) -> None:
     scenario = fast("default", speed=10)
     with Emulator.in_thread(scenario=scenario) as emu:
-        config = SessionConfig(base_url=emu.base_url, api_key="k", out_dir=tmp_path, speed=scenario.speed)
+        config = SessionConfig(base_url=emu.base_url, api_key=FAKE_KEY, out_dir=tmp_path,
+                               speed=scenario.speed)
         voice = ScriptedVoiceInput(scenario.speed)
         session = InterviewSession(config, input=voice, assessor=HeuristicAssessor())
         spoke = False
@@ -47,7 +48,7 @@ async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(
     assert 0 < truncate["data"]["audio_end_ms"] == ended["data"]["played_ms"]
     assert truncate["data"]["audio_end_ms"] < 11_000  # cut well before the greeting's end
     assert run.of("input_audio_buffer.speech_started")[0]["t"] <= truncate["t"]
-    assert_folder_complete(run, secret="k-never-used")
+    assert_folder_complete(run, secret=FAKE_KEY)
 
 
 GARBAGE = [
@@ -84,7 +85,7 @@ async def test_malformed_server_events_are_logged_and_ignored(tmp_path: Path) ->
 
     async with websockets.serve(server, "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
-        config = SessionConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", out_dir=tmp_path,
+        config = SessionConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key=FAKE_KEY, out_dir=tmp_path,
                                speed=10)
         session = InterviewSession(config, assessor=HeuristicAssessor())
         result = await asyncio.wait_for(session.run(), RUN_TIMEOUT)
@@ -97,4 +98,4 @@ async def test_malformed_server_events_are_logged_and_ignored(tmp_path: Path) ->
     assert not [e for e in run.of("error") if e["dir"] == "local"]  # no handler tripped over a field
     assert len([e for e in run.events() if e["dir"] == "in"]) == len(GARBAGE) + 1
     assert session.flow.ignored == [] and session.flow.phase == "disconnected"
-    assert_folder_complete(run, secret="k-never-used")
+    assert_folder_complete(run, secret=FAKE_KEY)

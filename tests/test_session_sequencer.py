@@ -133,3 +133,36 @@ async def test_close_releases_waiters() -> None:
     seq.close()
     assert await asyncio.wait_for(task, STEP) is None
     assert sent == []
+
+
+async def test_a_request_no_longer_wanted_is_dropped_not_sent_late() -> None:
+    notes: list[tuple[str, dict[str, Any]]] = []
+    seq, sent, reg = make(on_note=lambda kind, data: notes.append((kind, data)))
+    wanted = True
+    seq.on_created(created(reg, "q1", "question"))  # a response is active: the ack has to wait
+    task = asyncio.create_task(seq.request("ack", p.response_create("ack"), still_wanted=lambda: wanted))
+    await settle()
+    wanted = False  # meanwhile the flow timed out and moved on
+    seq.on_done(done(reg, "q1"))
+    assert await asyncio.wait_for(task, STEP) is None
+    assert sent == [] and notes == [("sequencer.dropped", {"purpose": "ack", "attempt": 1})]
+    follow = asyncio.create_task(seq.request("summary", p.response_create("summary"),
+                                             still_wanted=lambda: True))
+    await settle()
+    assert [e["response"]["metadata"]["purpose"] for e in sent] == ["summary"]
+    seq.on_created(created(reg, "s1", "summary"))
+    assert await asyncio.wait_for(follow, STEP) == sent[0]["event_id"]
+
+
+async def test_a_cancelled_request_does_not_hold_up_the_next() -> None:
+    seq, sent, reg = make(created_timeout=30.0)
+    first = asyncio.create_task(seq.request("ack", p.response_create("ack")))
+    await settle()
+    assert len(sent) == 1  # sent, waiting for its response.created
+    first.cancel()
+    await settle()
+    second = asyncio.create_task(seq.request("summary", p.response_create("summary")))
+    await settle()
+    assert [e["response"]["metadata"]["purpose"] for e in sent] == ["ack", "summary"]
+    seq.on_created(created(reg, "s1", "summary"))
+    assert await asyncio.wait_for(second, STEP) == sent[1]["event_id"]
