@@ -7,10 +7,12 @@ interviewer, latency, keepalive and fault parts; the demo reads the candidate's 
 
 from __future__ import annotations
 
+import math
 import tomllib
+import types
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from interview_kit.paths import resolve_named_file
 
@@ -104,6 +106,77 @@ class Scenario:
         return [f for f in self.faults if f.kind == kind]
 
 
+# Fields that must be above zero / at least zero (a rate of 0 divides by zero; a negative delay is a typo).
+_POSITIVE = frozenset({"speed", "ping_interval", "ping_timeout", "words_per_minute", "factor"})
+_NOT_NEGATIVE = frozenset(
+    {"report_delay", "pause", "response_created", "first_audio", "at", "seconds", "retry_after"}
+    | {"end_after_answers"}
+)
+_MIN_COUNT = 1
+
+
+def _is_union(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType)
+
+
+def _describe(hint: Any) -> str:
+    """What a field's annotation asks for, in the words of a TOML file."""
+    if _is_union(hint):
+        return " or ".join(_describe(h) for h in get_args(hint) if h is not type(None))
+    if hint is float:
+        return "a number"
+    if hint is int:
+        return "an integer"
+    if hint is str:
+        return "a string"
+    if get_origin(hint) is tuple:
+        return "an array of strings"
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(hint))
+    if get_origin(hint) is dict:
+        return "a table"
+    return str(hint)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a field's annotation (int for float is fine; bool is no number)."""
+    if _is_union(hint):
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int)
+    if hint is str:
+        return isinstance(value, str)
+    if get_origin(hint) is tuple:
+        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    if get_origin(hint) is Literal:
+        return value in get_args(hint)
+    if get_origin(hint) is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _check(cls: type, values: dict[str, Any], where: str) -> None:
+    """Type and range of each given field, so a typo fails at load time and not mid-interview."""
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        hint = hints[name]
+        if not _fits(value, hint):
+            raise ScenarioError(f"{where}: {name} must be {_describe(hint)}, got {value!r}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if name in _POSITIVE and value <= 0:
+                raise ScenarioError(f"{where}: {name} must be a positive number, got {value!r}")
+            if name in _NOT_NEGATIVE and value < 0:
+                raise ScenarioError(f"{where}: {name} must not be negative, got {value!r}")
+            if name == "count" and value < _MIN_COUNT:
+                raise ScenarioError(f"{where}: count must be at least {_MIN_COUNT}, got {value!r}")
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a table, got {type(raw).__name__}")
@@ -114,6 +187,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    if cls is Fault and values.get("kind") not in FAULT_KINDS:
+        known_kinds = ", ".join(sorted(FAULT_KINDS))
+        raise ScenarioError(f"{where}: unknown kind {values.get('kind')!r}; known: {known_kinds}")
+    _check(cls, values, where)
     try:
         return cls(**values)
     except TypeError as exc:
@@ -129,21 +206,16 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>", path: Path |
         "latency": _build(Latency, raw.pop("latency", {}), f"{source} [latency]"),
     }
     faults = []
-    for i, f in enumerate(raw.pop("faults", [])):
-        fault = _build(Fault, f, f"{source} [[faults]] #{i + 1}")
-        if fault.kind not in FAULT_KINDS:
-            known = ", ".join(sorted(FAULT_KINDS))
-            raise ScenarioError(f"{source} [[faults]] #{i + 1}: unknown kind {fault.kind!r}; known: {known}")
-        faults.append(fault)
+    listed = raw.pop("faults", [])
+    if not isinstance(listed, list):
+        raise ScenarioError(f"{source} [[faults]]: expected an array of tables, got {type(listed).__name__}")
+    for i, f in enumerate(listed):
+        faults.append(_build(Fault, f, f"{source} [[faults]] #{i + 1}"))
     client = raw.pop("client", {})
     if not isinstance(client, dict):
         raise ScenarioError(f"{source} [client]: expected a table")
     raw.setdefault("name", path.stem if path else "scenario")
     scenario = _build(Scenario, raw, source)
-    for key in ("speed", "ping_interval", "ping_timeout"):
-        value = getattr(scenario, key)
-        if not isinstance(value, int | float) or value <= 0:
-            raise ScenarioError(f"{source}: {key} must be a positive number, got {value!r}")
     return replace(scenario, **nested, faults=tuple(faults), client=client, path=path)
 
 

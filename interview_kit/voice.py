@@ -14,18 +14,25 @@ import numpy as np
 SAMPLE_RATE = 24_000
 BYTES_PER_SAMPLE = 2
 WORD_GAP_S = 0.08  # silence between words: far shorter than any VAD silence window
+MAX_GAP_SHARE = 0.25  # at fast rates the gap shrinks to this share of a word, so words stay audible
+
+
+def _per_word(words_per_minute: float) -> float:
+    if not words_per_minute > 0:
+        raise ValueError(f"words_per_minute must be a positive number, got {words_per_minute!r}")
+    return 60.0 / words_per_minute
 
 
 def speech_duration(text: str, words_per_minute: float) -> float:
     """Seconds the text takes at the given rate (at least one word's worth)."""
     words = max(1, len(text.split()))
-    return words * 60.0 / words_per_minute
+    return words * _per_word(words_per_minute)
 
 
 def word_timings(text: str, words_per_minute: float) -> list[tuple[str, float, float]]:
     """Each word with its start and end in seconds, in step with `synthesize` of the same text."""
     words = text.split() or [""]
-    per_word = 60.0 / words_per_minute
+    per_word = _per_word(words_per_minute)
     return [(w, i * per_word, (i + 1) * per_word) for i, w in enumerate(words)]
 
 
@@ -35,8 +42,9 @@ def synthesize(text: str, words_per_minute: float, pitch_hz: float = 140.0) -> b
     total = round(timings[-1][2] * SAMPLE_RATE)
     out = np.zeros(total, dtype=np.float32)
     rng = np.random.default_rng(zlib.crc32(text.encode("utf-8")))
+    gap = min(WORD_GAP_S, MAX_GAP_SHARE * _per_word(words_per_minute))
     for _word, start, end in timings:
-        a, b = int(start * SAMPLE_RATE), int(max(start, end - WORD_GAP_S) * SAMPLE_RATE)
+        a, b = int(start * SAMPLE_RATE), int(max(start, end - gap) * SAMPLE_RATE)
         if b <= a:
             continue
         t = np.arange(b - a, dtype=np.float32) / SAMPLE_RATE

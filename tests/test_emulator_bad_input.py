@@ -121,6 +121,107 @@ CASES = [
 ]
 
 
+def _session(**session) -> str:
+    return json.dumps(
+        {"type": "session.update", "event_id": "e1", "session": {"type": "realtime", **session}}
+    )
+
+
+def _item(**item) -> str:
+    return json.dumps({"type": "conversation.item.create", "event_id": "e1", "item": item})
+
+
+def _turn_detection(**td) -> str:
+    return _session(audio={"input": {"turn_detection": td}})
+
+
+# Fields the emulator echoes back (in session.updated, conversation.item.added, response.done): a value
+# the openai package's models reject must be refused here, or the echo would not parse on the client.
+CASES += [
+    (
+        "content part of unknown type",
+        _item(type="message", role="user", content=[{"type": "bogus"}]),
+        "invalid_value",
+        "item.content[0].type",
+    ),
+    (
+        "assistant message with input_text",
+        _item(type="message", role="assistant", content=[{"type": "input_text", "text": "x"}]),
+        "invalid_value",
+        "item.content[0].type",
+    ),
+    (
+        "item text not a string",
+        _item(type="message", role="user", content=[{"type": "input_text", "text": 5}]),
+        "invalid_type",
+        "item.content[0].text",
+    ),
+    (
+        "item id not a string",
+        _item(type="function_call_output", call_id="c", output="x", id=5),
+        "invalid_type",
+        "item.id",
+    ),
+    ("tool_choice a number", _session(tool_choice=5), "invalid_value", "session.tool_choice"),
+    (
+        "max_output_tokens a word",
+        _session(max_output_tokens="lots"),
+        "invalid_type",
+        "session.max_output_tokens",
+    ),
+    (
+        "transcription model a number",
+        _session(audio={"input": {"transcription": {"model": 5}}}),
+        "invalid_type",
+        "session.audio.input.transcription.model",
+    ),
+    (
+        "voice an arbitrary object",
+        _session(audio={"output": {"voice": {"x": 1}}}),
+        "invalid_type",
+        "session.audio.output.voice",
+    ),
+    (
+        "semantic eagerness unknown",
+        _turn_detection(type="semantic_vad", eagerness="zzz"),
+        "invalid_value",
+        "session.audio.input.turn_detection.eagerness",
+    ),
+    (
+        "idle timeout a word",
+        _turn_detection(type="server_vad", idle_timeout_ms="x"),
+        "invalid_type",
+        "session.audio.input.turn_detection.idle_timeout_ms",
+    ),
+    (
+        "unknown turn detection field",
+        _turn_detection(type="server_vad", foo=1),
+        "unknown_parameter",
+        "session.audio.input.turn_detection.foo",
+    ),
+    (
+        "response tool not an object",
+        json.dumps({"type": "response.create", "event_id": "e1", "response": {"tools": [5]}}),
+        "invalid_type",
+        "response.tools[0]",
+    ),
+    (
+        "response instructions not a string",
+        json.dumps({"type": "response.create", "event_id": "e1", "response": {"instructions": 5}}),
+        "invalid_type",
+        "response.instructions",
+    ),
+    (
+        "truncate content_index a word",
+        json.dumps(
+            {"type": "conversation.item.truncate", "item_id": "x", "content_index": "a", "audio_end_ms": 0}
+        ),
+        "invalid_type",
+        "content_index",
+    ),
+]
+
+
 @pytest.fixture(scope="module")
 def emu():
     with Emulator.in_thread(fast("default", speed=50)) as emulator:
@@ -152,3 +253,38 @@ async def test_binary_and_oversized_frames(emu):
         assert (await c.recv_until("error"))[-1]["error"]["code"] == "event_too_large"
         await c.send({"type": "input_audio_buffer.clear"})
         await c.recv_until("input_audio_buffer.cleared")
+
+
+async def test_valid_settings_and_items_are_accepted_and_echo_parseable(emu):
+    """The stricter checks refuse only what the openai models refuse (every echo is validated by
+    the test client as RealtimeServerEvent)."""
+    async with await RealtimeTestClient.connect(emu.realtime_url) as c:
+        await c.recv()
+        session = (
+            await c.update_session(
+                tool_choice="required",
+                max_output_tokens=200,
+                audio={
+                    "input": {
+                        "transcription": {"model": "whisper-1"},
+                        "turn_detection": {"type": "semantic_vad", "eagerness": "low"},
+                    },
+                    "output": {"voice": "marin"},
+                },
+            )
+        )["session"]
+        assert session["tool_choice"] == "required" and session["max_output_tokens"] == 200
+        assert session["audio"]["input"]["turn_detection"]["eagerness"] == "low"
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "previous_item_id": "root",
+                "item": {
+                    "type": "message",
+                    "role": "system",
+                    "content": [{"type": "input_text", "text": "x"}],
+                },
+            }
+        )
+        added = (await c.recv_until("conversation.item.added"))[-1]
+        assert added["previous_item_id"] is None  # inserted at the start: nothing precedes it

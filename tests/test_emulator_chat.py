@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 
@@ -59,8 +60,10 @@ def _schema_format(schema: dict = REPORT_SCHEMA) -> dict:
     return {"type": "json_schema", "json_schema": {"name": "report", "schema": schema, "strict": True}}
 
 
-def _scenario(*faults: dict, report_delay: float = 0.0) -> object:
-    return scenario_from({"name": "chat", "report_delay": report_delay, "faults": list(faults)})
+def _scenario(*faults: dict, report_delay: float = 0.0, speed: float = 1.0) -> object:
+    return scenario_from(
+        {"name": "chat", "report_delay": report_delay, "speed": speed, "faults": list(faults)}
+    )
 
 
 def _client(emu, **kwargs) -> AsyncOpenAI:
@@ -204,7 +207,7 @@ async def test_plain_text_answer():
 
 
 async def test_report_delay_is_wall_time():
-    async with Emulator(_scenario(report_delay=1.0)) as emu:
+    async with Emulator(_scenario(report_delay=1.0, speed=20.0)) as emu:  # speed does not shorten it
         client = _client(emu)
         started = time.monotonic()
         await asyncio.gather(
@@ -212,6 +215,7 @@ async def test_report_delay_is_wall_time():
         )
         elapsed = time.monotonic() - started
         assert elapsed >= 1.0
+        assert elapsed < 2.5  # the three calls waited side by side (one after another: >= 3 s)
         await client.close()
 
 
@@ -251,11 +255,12 @@ async def test_chat_500_and_malformed_in_order():
 
 
 async def test_chat_delay_adds_wall_seconds():
-    async with Emulator(_scenario({"kind": "chat_delay", "seconds": 0.5})) as emu:
+    scenario = _scenario({"kind": "chat_delay", "seconds": 0.5}, report_delay=0.3, speed=20.0)
+    async with Emulator(scenario) as emu:
         client = _client(emu)
         started = time.monotonic()
         await client.chat.completions.create(model="m", messages=_messages())
-        assert time.monotonic() - started >= 0.5
+        assert time.monotonic() - started >= 0.8  # report_delay + chat_delay, neither divided by speed
         await client.close()
 
 
@@ -295,3 +300,49 @@ async def test_api_key_is_required_when_set_and_never_echoed():
         right = _client(emu, api_key=secret)
         assert (await right.chat.completions.create(model="m", messages=_messages())).choices
         await right.close()
+
+
+def _filled(schema: dict, prompt: str = PROMPT) -> object:
+    f = standin.features_of(standin.parse_transcript(TRANSCRIPT))
+    return standin.SchemaFiller(f, schema, prompt).fill()
+
+
+def test_awkward_schemas_are_filled_within_their_bounds():
+    node = {"type": "object", "properties": {"note": {"type": "string"}, "child": {"$ref": "#/$defs/node"}}}
+    nested = _filled({"$defs": {"node": node}, "$ref": "#/$defs/node"})  # refers to itself
+    depth = 0
+    while isinstance(nested, dict) and nested:
+        nested, depth = nested.get("child"), depth + 1
+    assert 3 <= depth <= standin.MAX_DEPTH
+    assert _filled({"type": "array", "items": {"type": "string"}, "maxItems": 0}) == []
+    assert len(_filled({"type": "array", "items": {"type": "integer"}, "maxItems": 1})) == 1
+    assert len(_filled({"type": "string", "maxLength": 5})) == 5
+
+
+def test_a_boolean_follows_the_prompts_tone():
+    f = dataclasses.replace(standin.features_of([]), quality=0.55)
+    strict = standin.SchemaFiller(f, {"type": "boolean"}, "Be a strict grader.").fill()
+    supportive = standin.SchemaFiller(f, {"type": "boolean"}, "Be supportive.").fill()
+    assert (strict, supportive) == (False, True)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "integer", "minimum": "1"},
+        {"type": "number", "minimum": 5, "maximum": 1},
+        {"type": "array", "items": {"type": "integer"}, "minItems": "3"},
+        {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 2},
+        {"type": "string", "maxLength": -5},
+        {"type": "object", "properties": ["a", "b"]},
+    ],
+)
+async def test_a_schema_that_cannot_be_filled_gets_a_400_naming_it(schema):
+    async with Emulator(_scenario()) as emu, aiohttp.ClientSession() as http:
+        body = {"model": "m", "messages": _messages(), "response_format": _schema_format(schema)}
+        async with http.post(f"{emu.base_url}/chat/completions", json=body) as resp:
+            assert resp.status == 400
+            error = (await resp.json())["error"]
+        assert error["param"] == "response_format.json_schema.schema" and error["code"] == "invalid_value"
+        assert "report" in error["message"]
+        assert emu.chat.calls == 0  # refused before it counted as a call (or met a fault)

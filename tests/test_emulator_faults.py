@@ -53,16 +53,20 @@ async def _timed_response(c: RealtimeTestClient, **response) -> tuple[list[dict]
     return events, times
 
 
+def _first_audio_after_created(events: list[dict], times: list[float]) -> float:
+    first = next(i for i, e in enumerate(events) if e["type"] == "response.output_audio.delta")
+    return times[first] - times[0]
+
+
 async def test_first_audio_delay():
     async with (
-        Emulator(_scenario({"kind": "first_audio_delay", "seconds": 5.0, "during": "ack"})) as emu,
+        Emulator(_scenario({"kind": "first_audio_delay", "seconds": 10.0, "during": "ack"})) as emu,
         await _client(emu) as c,
     ):
-        events, times = await _timed_response(c, **_say("ack"))
-        first = next(i for i, e in enumerate(events) if e["type"] == "response.output_audio.delta")
-        assert times[first] - times[0] >= 5.0 / 10 - 0.01  # 5 s of the scenario's clock at speed 10
-        events, times = await _timed_response(c, **_say("summary"))  # other purposes are not delayed
-        assert of_type(events, "response.output_audio.delta")
+        delayed = _first_audio_after_created(*await _timed_response(c, **_say("ack")))
+        assert delayed >= 10.0 / 10 - 0.01  # 10 s of the scenario's clock at speed 10
+        undelayed = _first_audio_after_created(*await _timed_response(c, **_say("summary")))
+        assert undelayed < delayed / 2  # other purposes are not delayed (latencies are 0 here)
 
 
 async def test_slow_audio_paces_below_real_time():
@@ -186,3 +190,38 @@ async def test_stalled_server_scenario_stalls_during_the_second_question():
                         await ws.send(json.dumps({"type": "response.create"}))  # the second question
         assert types.count("response.created") == 2 and types.count("response.done") == 1
         assert "keepalive ping timeout" in str(info.value)
+
+
+async def test_stall_holds_every_event_not_only_audio():
+    stall = {"kind": "stall", "during": "ack", "at": 0.0, "seconds": 1.0}
+    async with Emulator(_scenario(stall)) as emu, await _client(emu) as c:
+        events, times = await _timed_response(c, output_modalities=["text"], **_say("ack"))
+        assert events[0]["type"] == "response.created"
+        text = [t for e, t in zip(events, times, strict=True) if e["type"] == "response.output_text.delta"]
+        assert text and text[0] - times[0] >= 0.8  # stall seconds are wall-clock seconds
+        assert times[-1] - times[0] >= 0.8  # response.done waited too
+
+
+async def test_a_fault_timed_from_a_response_does_not_outlive_it():
+    async with (
+        Emulator(_scenario({"kind": "drop", "during": "summary", "at": 1.0})) as emu,
+        await _client(emu) as c,
+    ):
+        short = {"instructions": "Say exactly the following: ok", "metadata": {"purpose": "summary"}}
+        await c.create_response(**short)  # ends well before 1.0 s of its clock (0.1 s at speed 10)
+        events = await c.create_response(**_say("goodbye"))  # 0.45 s: spans the time the drop had
+        assert events[-1]["response"]["status"] == "completed"
+        await c.send({"type": "input_audio_buffer.clear"})
+        await c.recv_until("input_audio_buffer.cleared")  # still connected
+
+
+async def test_a_response_cancelled_before_it_started_arms_no_fault():
+    fault = {"kind": "error_event", "during": "ack", "at": 0.0, "message": "boom"}
+    latency = {"response_created": 2.0, "first_audio": 0.0}  # 0.2 s at speed 10: time to cancel first
+    async with Emulator(_scenario(fault, latency=latency)) as emu, await _client(emu) as c:
+        await c.send({"type": "response.create", "response": _say("ack")})
+        await c.send({"type": "response.cancel"})
+        events = await c.recv_until("response.done")
+        assert events[-1]["response"]["status"] == "cancelled"
+        await c.create_response(output_modalities=["text"], **_say("other"))
+        assert not of_type(c.seen, "error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from emulator_helpers import END_TOOL, RealtimeTestClient, audio_of, fast, of_ty
 from openai.types.realtime import RealtimeSessionCreateRequest, SessionCreatedEvent
 
 from interview_kit import voice
-from interview_kit.emulator import Emulator
+from interview_kit.emulator import Emulator, realtime, responses
 from interview_kit.emulator.session_config import SERVER_VAD_DEFAULTS
 
 
@@ -270,3 +271,60 @@ async def test_sessions_are_isolated(emu):
         await b.send({"type": "session.update", "session": {"type": "realtime"}})
         updated = (await b.recv_until("session.updated"))[-1]
         assert updated["session"]["instructions"] == ""
+
+
+@pytest.fixture
+def slow_transport(monkeypatch):
+    """Every event send yields for 5 ms, as a transport under backpressure does, so the closing
+    events of a response overlap whatever the client sends in reply."""
+    original = realtime.RealtimeConversation.send_text
+
+    async def send_text(self, text: str) -> None:
+        await original(self, text)
+        await asyncio.sleep(0.005)
+
+    monkeypatch.setattr(realtime.RealtimeConversation, "send_text", send_text)
+
+
+async def test_next_response_may_be_asked_for_as_soon_as_done_arrives(slow_transport, client):
+    await client.send(
+        {"type": "response.create", "response": {"instructions": "Say exactly the following: hi"}}
+    )
+    await client.recv_until("response.done")
+    await client.send({"type": "response.create", "event_id": "evt_next"})
+    events = await client.recv_until("response.done")
+    assert not of_type(events, "error")
+    assert events[-1]["response"]["status"] == "completed"
+
+
+async def test_a_response_that_is_closing_cannot_be_cancelled(slow_transport, client):
+    await client.send(
+        {"type": "response.create", "response": {"instructions": "Say exactly the following: hi"}}
+    )
+    await client.recv_until("response.output_audio.done")
+    await client.send({"type": "response.cancel", "event_id": "evt_late"})
+    events = await client.recv_until("response.done")
+    errors = of_type(events, "error")
+    assert [e["error"]["code"] for e in errors] == ["response_cancel_not_active"]
+    assert events[-1]["response"]["status"] == "completed"
+    assert not of_type(events, "response.output_audio.done")  # the closing events went out once
+    await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    assert (await client.recv_until("response.done"))[-1]["response"]["status"] == "completed"
+    assert len(of_type(client.seen, "response.done")) == 2
+
+
+async def test_an_error_inside_a_response_ends_it_as_failed(monkeypatch, client):
+    def broken(text: str, words_per_minute: float) -> None:
+        raise RuntimeError("synthesis broke")
+
+    monkeypatch.setattr(responses.speech, "utterance", broken)
+    await client.send({"type": "response.create"})
+    events = await client.recv_until("response.done", limit=3.0)
+    error = of_type(events, "error")[0]["error"]
+    assert error["code"] == "server_error" and error["type"] == "server_error"
+    assert "synthesis broke" not in error["message"]  # internals stay in the server's log
+    done = events[-1]["response"]
+    assert done["status"] == "failed" and done["status_details"]["type"] == "failed"
+    assert done["output"][0]["status"] == "incomplete"
+    events = await client.create_response(output_modalities=["text"])  # the connection carries on
+    assert events[-1]["response"]["status"] == "completed"

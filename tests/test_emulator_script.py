@@ -6,6 +6,7 @@ import base64
 import json
 import time
 
+import numpy as np
 import pytest
 from emulator_helpers import RealtimeTestClient, fast, scenario_from
 
@@ -13,7 +14,7 @@ from interview_kit import voice
 from interview_kit.emulator import Emulator
 from interview_kit.emulator.script import InterviewScript, verbatim_text
 from interview_kit.emulator.speech import CHUNK_MS
-from interview_kit.scenario import load_scenario
+from interview_kit.scenario import ScenarioError, load_scenario, parse_scenario
 
 
 @pytest.mark.parametrize(
@@ -110,3 +111,48 @@ async def test_audio_is_paced_and_words_come_in_step():
     ):
         assert word.strip() == expected
         assert start * bytes_per_s < received <= (start + chunk_s) * bytes_per_s + 1  # with its audio chunk
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"interviewer": {"words_per_minute": 0}}, "words_per_minute"),
+        ({"candidate": {"words_per_minute": -5}}, "words_per_minute"),
+        ({"latency": {"first_audio": "x"}}, "first_audio"),
+        ({"faults": [{"kind": "drop", "mode": "close"}]}, "mode"),  # a typo must not act as "abrupt"
+        ({"faults": [{"kind": "stall", "at": "1"}]}, "at"),  # a string would never fire
+        ({"faults": [{"kind": "chat_500", "count": 0}]}, "count"),
+        ({"faults": [{"kind": "slow_audio", "factor": 0}]}, "factor"),
+        ({"faults": [{"kind": "explode"}]}, "kind"),
+        ({"faults": {"kind": "drop"}}, "faults"),
+        ({"report_delay": -1}, "report_delay"),
+        ({"speed": True}, "speed"),
+        ({"interviewer": {"questions": "abc"}}, "questions"),
+        ({"interviewer": {"questions": ["ok", 3]}}, "questions"),
+        ({"interviewer": {"end_after_answers": 1.5}}, "end_after_answers"),
+    ],
+)
+def test_bad_scenario_fields_are_refused_by_name(raw, named):
+    with pytest.raises(ScenarioError, match=named):
+        parse_scenario(raw, "<test>")
+
+
+def test_good_scenario_fields_are_kept():
+    s = parse_scenario(
+        {
+            "speed": 2,
+            "interviewer": {"questions": ["Q?"], "end_after_answers": 1},
+            "faults": [{"kind": "stall", "at": 1, "during": "question", "seconds": 0.5, "count": 2}],
+        }
+    )
+    assert s.speed == 2 and s.interviewer.questions == ("Q?",) and s.faults[0].count == 2
+
+
+@pytest.mark.parametrize("wpm", [160.0, 750.0, 1500.0])
+def test_every_word_is_voiced_at_any_rate(wpm):
+    pcm = np.frombuffer(voice.synthesize("one two three four", wpm), dtype="<i2")
+    for _word, start, end in voice.word_timings("one two three four", wpm):
+        word = pcm[int(start * voice.SAMPLE_RATE) : int(end * voice.SAMPLE_RATE)]
+        assert np.abs(word).max() > 3000
+    with pytest.raises(ValueError, match="words_per_minute"):
+        voice.synthesize("one", 0)

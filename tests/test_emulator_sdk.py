@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import aiohttp
 import pytest
 from emulator_helpers import STEP_TIMEOUT, answer_audio, fast
 from openai import AsyncOpenAI
@@ -98,3 +99,16 @@ async def test_scenario_chosen_per_connection(emu):
         text = next(e for e in events if e.type == "response.output_text.done").text
         assert text.startswith("안녕하세요")
     await client.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["/etc/passwd", "/etc/no-such-file", "../data/scenarios/default", "default.toml"]
+)
+async def test_a_connection_may_name_only_a_shipped_scenario(emu, name):
+    async with aiohttp.ClientSession() as http:
+        url = emu.realtime_url.replace("ws://", "http://")
+        async with http.get(url, params={"scenario": name}) as resp:
+            assert resp.status == 400
+            error = (await resp.json())["error"]
+    assert error["param"] == "scenario" and "shipped scenario" in error["message"]
+    assert "root:" not in error["message"]  # nothing of the named file comes back

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -18,17 +19,35 @@ from aiohttp import web
 
 from interview_kit.emulator.chat import ChatEndpoint, error_response
 from interview_kit.emulator.realtime import MAX_EVENT_BYTES, RealtimeConversation
+from interview_kit.paths import data_dir
 from interview_kit.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger(__name__)
 
 ScenarioLike = str | Path | Scenario
 _INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
+SHIPPED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # what `?scenario=` may name: no paths
 
 
 def as_scenario(scenario: ScenarioLike) -> Scenario:
     """A Scenario from itself, a shipped name or a path."""
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+async def shipped_scenario(name: str) -> Scenario:
+    """A shipped scenario named by a client (``?scenario=korean``): names only, never a path, so a
+    client cannot make the server read its files; the file is read off the loop."""
+    if not SHIPPED_NAME.fullmatch(name):
+        raise ScenarioError(f"scenario must be the name of a shipped scenario, got {name[:64]!r}")
+    try:
+        folder = data_dir("scenarios")
+        path = folder / f"{name}.toml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
+            raise ScenarioError(f"no shipped scenario named {name!r}; shipped: {known}")
+        return await asyncio.to_thread(load_scenario, path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario {name!r} could not be read: {type(exc).__name__}") from None
 
 
 class Emulator:
@@ -51,7 +70,6 @@ class Emulator:
         self._api_key = api_key
         self.chat = ChatEndpoint(self.scenario)
         self.connections: set[RealtimeConversation] = set()
-        self.connections_served = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -176,8 +194,8 @@ class Emulator:
         scenario = self.scenario
         if request.query.get("scenario"):
             try:
-                scenario = load_scenario(request.query["scenario"])
-            except (FileNotFoundError, ScenarioError) as exc:
+                scenario = await shipped_scenario(request.query["scenario"])
+            except ScenarioError as exc:
                 return error_response(400, str(exc), "invalid_request_error", "invalid_value", "scenario")
         ws = web.WebSocketResponse(
             autoping=False,
@@ -193,7 +211,6 @@ class Emulator:
             ws, request, scenario, request.query.get("model") or "gpt-realtime"
         )
         self.connections.add(conversation)
-        self.connections_served += 1
         try:
             await conversation.run()
         finally:

@@ -90,6 +90,15 @@ class ChatEndpoint:
                     "missing_required_parameter",
                 )
 
+        try:  # the schema is judged before any latency or fault, as the hosted API does
+            content = standin.answer(messages, response_format)
+        except standin.SchemaError as exc:
+            name = response_format.get("json_schema", {}).get("name") if response_format else None
+            return _bad_request(
+                f"Invalid schema for response_format '{str(name)[:64]}': {exc}.",
+                "response_format.json_schema.schema",
+                "invalid_value",
+            )
         delay, failure = self.faults.next_call()
         await asyncio.sleep(self.scenario.report_delay + delay)
         if failure is not None:
@@ -108,7 +117,6 @@ class ChatEndpoint:
                     "The server had an error while processing your request. Sorry about that!",
                     "server_error",
                 )
-        content = standin.answer(messages, response_format)
         if failure is not None and failure.kind == "chat_malformed":
             content = content[: max(1, len(content) // 2)] + ' ...{"unterminated'
         prompt_tokens = sum(_tokens(standin.message_text(m)) for m in messages)

@@ -21,7 +21,8 @@ def matches(fault: Fault, purpose: str | None) -> bool:
 
 
 class ConnectionFaults:
-    """The realtime faults of one connection; each timed fault fires at most `count` times."""
+    """The realtime faults of one connection; each timed fault (drop, stall, error_event) fires at
+    most `count` times. The other kinds apply to every matching response and ignore `count`."""
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -31,7 +32,7 @@ class ConnectionFaults:
         """Count one firing; False once the fault has fired `count` times on this connection."""
         key = id(fault)
         n = self._fired.get(key, 0)
-        if n >= max(1, fault.count):
+        if n >= fault.count:
             return False
         self._fired[key] = n + 1
         return True
@@ -80,7 +81,7 @@ class ChatFaults:
             self.calls += 1
             delay = sum(f.seconds for f in self.scenario.faults_of("chat_delay"))
             for f in self.scenario.faults:
-                if f.kind in CHAT_FAILURES and self._fired.get(id(f), 0) < max(0, f.count):
+                if f.kind in CHAT_FAILURES and self._fired.get(id(f), 0) < f.count:
                     self._fired[id(f)] = self._fired.get(id(f), 0) + 1
                     return delay, f
             return delay, None

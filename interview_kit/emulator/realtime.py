@@ -18,12 +18,23 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from openai.types.realtime import (
+    ConversationItemAdded,
+    RealtimeConversationItemAssistantMessage,
+    RealtimeConversationItemFunctionCall,
+    RealtimeConversationItemFunctionCallOutput,
+    RealtimeConversationItemSystemMessage,
+    RealtimeConversationItemUserMessage,
+    RealtimeResponseCreateParams,
+    SessionUpdatedEvent,
+)
 
 from interview_kit.emulator import events as ev
+from interview_kit.emulator.checks import ClientEventError, check_model, field
 from interview_kit.emulator.faults import ConnectionFaults
 from interview_kit.emulator.responses import ResponseRun
 from interview_kit.emulator.script import InterviewScript
-from interview_kit.emulator.session_config import ConfigError, apply_update, default_session, tool_names
+from interview_kit.emulator.session_config import apply_update, checked_tools, default_session, tool_names
 from interview_kit.emulator.vad import EnergyVad
 from interview_kit.scenario import Fault, Scenario
 
@@ -33,33 +44,13 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the fram
 MIN_COMMIT_MS = 100
 BYTES_PER_MS = 48  # PCM16 24 kHz mono
 CLOSE_REPLY_TIMEOUT = 11.0  # a little over aiohttp's own 10 s wait for the client's close frame
-
-
-class ClientEventError(Exception):
-    """A client event the emulator rejects; becomes an ``error`` event with this code and param."""
-
-    def __init__(self, message: str, code: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.param = code, param
-
-
-def _field(
-    event: dict[str, Any], name: str, kinds: tuple[type, ...], what: str, required: bool = True
-) -> Any:
-    if name not in event or event[name] is None:
-        if required:
-            raise ClientEventError(
-                f"Missing required parameter: '{name}'.", "missing_required_parameter", name
-            )
-        return None
-    value = event[name]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ClientEventError(
-            f"Invalid type for '{name}': expected {what}, but got {type(value).__name__}.",
-            "invalid_type",
-            name,
-        )
-    return value
+ITEM_MODELS: dict[tuple[str, str | None], Any] = {  # the openai model of each item a client may create
+    ("message", "system"): RealtimeConversationItemSystemMessage,
+    ("message", "user"): RealtimeConversationItemUserMessage,
+    ("message", "assistant"): RealtimeConversationItemAssistantMessage,
+    ("function_call", None): RealtimeConversationItemFunctionCall,
+    ("function_call_output", None): RealtimeConversationItemFunctionCallOutput,
+}
 
 
 class RealtimeConversation:
@@ -89,6 +80,7 @@ class RealtimeConversation:
         self.active: ResponseRun | None = None
         self.running = asyncio.Event()  # cleared while a `stall` fault holds the server
         self.running.set()
+        self.stalled_seconds = 0.0  # total time stalls have held the server: audio pacing shifts by it
         self.closed = False
         self.started_at = self.loop.time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -131,7 +123,10 @@ class RealtimeConversation:
         await self.send_text(ev.dumps(event))
 
     async def send_text(self, text: str) -> None:
-        """Send one event; a connection already gone is not an error (the reader will notice)."""
+        """Send one event; a connection already gone is not an error (the reader will notice).
+        During a `stall` nothing goes out: the event waits for the stall to end."""
+        if not self.running.is_set():
+            await self.running.wait()
         if self.closed:
             return
         try:
@@ -196,7 +191,7 @@ class RealtimeConversation:
         await self.send(ev.event("session.created", session=self.session))
         self.spawn(self._keepalive())
         for fault in self.faults.at_connect():
-            self.spawn(self._timed_fault(fault, self.started_at))
+            self.spawn(self._timed_fault(fault, self.started_at, None))
         self._reader = self.loop.create_task(self._read_loop())
         try:
             await asyncio.wait([self._reader])  # a cancelled reader (see close) is not our cancellation
@@ -262,12 +257,15 @@ class RealtimeConversation:
 
     # ---- faults on a timer --------------------------------------------------------------------------
 
-    async def _timed_fault(self, fault: Fault, origin: float) -> None:
-        """Fire a drop / stall / error_event `fault.at` (audio-clock seconds) after `origin`."""
+    async def _timed_fault(self, fault: Fault, origin: float, run: ResponseRun | None) -> None:
+        """Fire a drop / stall / error_event `fault.at` (audio-clock seconds) after `origin`; one
+        timed from a response (`run`) does not fire once that response has ended."""
         delay = origin + (fault.at or 0.0) / self.speed - self.loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        if self.closed or not self.faults.take(fault):
+        if self.closed or (run is not None and run.ended):
+            return
+        if not self.faults.take(fault):
             return
         log.info("fault %s fires", fault.kind)
         if fault.kind == "drop":
@@ -275,19 +273,21 @@ class RealtimeConversation:
                 await self.close(1011, "internal server error")
             self.abort()
         elif fault.kind == "stall":
+            held = self.loop.time()
             self.running.clear()
             try:
                 await asyncio.sleep(fault.seconds)
             finally:
+                self.stalled_seconds += self.loop.time() - held  # before anyone waiting resumes
                 self.running.set()
         elif fault.kind == "error_event":
             await self.send_error(fault.message, fault.code, type_="server_error")
 
-    def response_started(self, purpose: str | None) -> None:
-        """Called at each `response.created`: start the faults timed from a response of this purpose."""
+    def response_started(self, run: ResponseRun) -> None:
+        """Called at each `response.created`: start the faults timed from a response of its purpose."""
         now = self.loop.time()
-        for fault in self.faults.at_response(purpose):
-            self.spawn(self._timed_fault(fault, now))
+        for fault in self.faults.at_response(run.purpose):
+            self.spawn(self._timed_fault(fault, now, run))
 
     # ---- client events ---------------------------------------------------------------------------
 
@@ -310,7 +310,7 @@ class RealtimeConversation:
                 raise ClientEventError("Invalid event: expected a JSON object.", "invalid_type")
             if isinstance(event.get("event_id"), str):
                 event_id = event["event_id"]
-            kind = _field(event, "type", (str,), "a string")
+            kind = field(event, "type", (str,), "a string")
             handler = self._handlers.get(kind)
             if handler is None:
                 raise ClientEventError(
@@ -323,8 +323,6 @@ class RealtimeConversation:
             await handler(event)
         except ClientEventError as exc:
             await self.send_error(str(exc), exc.code, exc.param, event_id)
-        except ConfigError as exc:
-            await self.send_error(str(exc), exc.code, exc.param, event_id)
         except Exception:  # a bug here must not end the interview
             log.exception("error handling a client event")
             await self.send_error(
@@ -335,8 +333,11 @@ class RealtimeConversation:
             )
 
     async def _session_update(self, event: dict[str, Any]) -> None:
-        update = _field(event, "session", (dict,), "an object")
-        self.session = apply_update(self.session, update)
+        update = field(event, "session", (dict,), "an object")
+        session = apply_update(self.session, update)
+        reply = ev.event("session.updated", session=session)
+        check_model(SessionUpdatedEvent, reply, "")  # what it echoes must parse on the client
+        self.session = session
         td = self.turn_detection
         if td.get("type") == "server_vad":
             self.vad.configure(td["threshold"], td["prefix_padding_ms"], td["silence_duration_ms"])
@@ -345,10 +346,10 @@ class RealtimeConversation:
         else:
             self.vad.reset()
             self.speech_item_id = None
-        await self.send(ev.event("session.updated", session=self.session))
+        await self.send(reply)
 
     async def _append(self, event: dict[str, Any]) -> None:
-        audio = _field(event, "audio", (str,), "a string")
+        audio = field(event, "audio", (str,), "a string")
         try:
             pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
@@ -382,8 +383,9 @@ class RealtimeConversation:
         await self.send(ev.event("input_audio_buffer.speech_stopped", audio_end_ms=at_ms, item_id=item_id))
         await self._commit_user_audio(item_id)
         if self.turn_detection.get("create_response", True):
-            if self.active is not None and self.active.cancelling:  # an interrupted response is ending
-                await self.active.wait_finished(2.0)
+            active = self.active
+            if active is not None and (active.cancelling or active.closing):  # it is ending anyway
+                await active.wait_finished(2.0)
             if self.active is None:
                 self._start_response({}, None)
             else:
@@ -434,11 +436,11 @@ class RealtimeConversation:
         self.last_item_id = item["id"]
 
     async def _item_create(self, event: dict[str, Any]) -> None:
-        item = _field(event, "item", (dict,), "an object")
-        previous = _field(event, "previous_item_id", (str,), "a string", required=False)
+        item = field(event, "item", (dict,), "an object")
+        previous = field(event, "previous_item_id", (str,), "a string", required=False)
         if previous is not None and previous != "root" and previous not in self.items:
             raise ClientEventError(
-                f"Invalid 'previous_item_id': no item with id '{previous}'.",
+                f"Invalid 'previous_item_id': no item with id '{previous[:64]}'.",
                 "invalid_value",
                 "previous_item_id",
             )
@@ -452,17 +454,12 @@ class RealtimeConversation:
                     "invalid_value",
                     "item.role",
                 )
-            content = item.get("content")
-            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
-                raise ClientEventError(
-                    "Invalid type for 'item.content': expected an array of objects.",
-                    "invalid_type",
-                    "item.content",
-                )
+            content = field(item, "content", (list,), "an array", prefix="item.")
             for i, part in enumerate(content):
-                if part.get("type") == "input_audio" and part.get("audio") is not None:
+                audio = part.get("audio") if isinstance(part, dict) else None
+                if audio is not None and part.get("type") == "input_audio":
                     try:
-                        base64.b64decode(str(part["audio"]), validate=True)
+                        base64.b64decode(str(audio), validate=True)
                     except (binascii.Error, ValueError):
                         raise ClientEventError(
                             "Invalid 'audio'. Expected base64-encoded PCM16 audio.",
@@ -471,42 +468,36 @@ class RealtimeConversation:
                         ) from None
         elif kind == "function_call_output":
             for name in ("call_id", "output"):
-                if not isinstance(item.get(name), str):
-                    raise ClientEventError(
-                        f"Missing required parameter: 'item.{name}'.",
-                        "missing_required_parameter",
-                        f"item.{name}",
-                    )
+                field(item, name, (str,), "a string", prefix="item.")
         elif kind == "function_call":
             for name in ("name", "arguments"):
-                if not isinstance(item.get(name), str):
-                    raise ClientEventError(
-                        f"Missing required parameter: 'item.{name}'.",
-                        "missing_required_parameter",
-                        f"item.{name}",
-                    )
+                field(item, name, (str,), "a string", prefix="item.")
         else:
             raise ClientEventError(
-                f"Invalid value: '{kind}'. Supported values are: 'message', 'function_call' and "
+                f"Invalid value: '{str(kind)[:64]}'. Supported values are: 'message', 'function_call' and "
                 "'function_call_output'.",
                 "invalid_value",
                 "item.type",
             )
+        field(item, "id", (str,), "a string", required=False, prefix="item.")
+        # the rest (content part types, text types, ...) as the openai package's item model has it
+        check_model(ITEM_MODELS[kind, item.get("role")], item, "item")
         item.setdefault("id", ev.new_id("item"))
-        if not isinstance(item["id"], str):
-            raise ClientEventError(
-                "Invalid type for 'item.id': expected a string.", "invalid_type", "item.id"
-            )
         item["object"], item["status"] = "realtime.item", "completed"
-        prev = self.last_item_id if previous is None else previous
+        if previous == "root":  # inserted at the start: nothing precedes it
+            prev = None
+        else:
+            prev = self.last_item_id if previous is None else previous
+        added = ev.event("conversation.item.added", item=item, previous_item_id=prev)
+        check_model(ConversationItemAdded, added, "")
         self._store(item)
-        await self.send(ev.event("conversation.item.added", item=item, previous_item_id=prev))
+        await self.send(added)
         await self.send(ev.event("conversation.item.done", item=item, previous_item_id=prev))
         if kind == "message" and item.get("role") == "user":
             self.script.record_answer()
 
     def _item(self, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        item_id = _field(event, "item_id", (str,), "a string")
+        item_id = field(event, "item_id", (str,), "a string")
         item = self.items.get(item_id)
         if item is None:
             raise ClientEventError(
@@ -515,9 +506,9 @@ class RealtimeConversation:
         return item_id, item
 
     async def _item_truncate(self, event: dict[str, Any]) -> None:
+        content_index = field(event, "content_index", (int,), "an integer")
+        audio_end_ms = field(event, "audio_end_ms", (int,), "an integer")
         item_id, item = self._item(event)
-        content_index = _field(event, "content_index", (int,), "an integer")
-        audio_end_ms = _field(event, "audio_end_ms", (int,), "an integer")
         if item.get("role") != "assistant" or content_index != 0:
             raise ClientEventError(
                 "Only the audio of an assistant message can be truncated.", "invalid_value", "item_id"
@@ -547,7 +538,7 @@ class RealtimeConversation:
         await self.send(ev.event("conversation.item.retrieved", item=item))
 
     async def _response_create(self, event: dict[str, Any]) -> None:
-        params = _field(event, "response", (dict,), "an object", required=False) or {}
+        params = field(event, "response", (dict,), "an object", required=False) or {}
         if self.active is not None:
             raise ClientEventError(
                 f"Conversation already has an active response in progress: {self.active.response_id}. "
@@ -561,7 +552,7 @@ class RealtimeConversation:
             ("output_modalities", (list,), "an array"),
             ("tools", (list,), "an array"),
         ):
-            _field(params, name, kinds, what, required=False)
+            field(params, name, kinds, what, required=False, prefix="response.")
         metadata = params.get("metadata")
         if metadata is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
@@ -584,6 +575,9 @@ class RealtimeConversation:
                 "invalid_value",
                 "response.output_modalities",
             )
+        if params.get("tools") is not None:
+            checked_tools(params["tools"], "response.tools")
+        check_model(RealtimeResponseCreateParams, params, "response")
         self._start_response(params, metadata)
 
     def _start_response(self, params: dict[str, Any], metadata: dict[str, str] | None) -> None:
@@ -612,11 +606,11 @@ class RealtimeConversation:
         return ev.rate_limits(self._requests_left, max(0, 40000 - tokens))
 
     async def _response_cancel(self, event: dict[str, Any]) -> None:
-        response_id = _field(event, "response_id", (str,), "a string", required=False)
+        response_id = field(event, "response_id", (str,), "a string", required=False)
         active = self.active
         if (
             active is None
-            or active.cancelling
+            or not active.cancellable
             or (response_id is not None and response_id != active.response_id)
         ):
             raise ClientEventError(

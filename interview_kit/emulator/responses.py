@@ -49,9 +49,13 @@ class ResponseRun:
         self.call_id = ev.new_id("call")
         self.cancelling = False
         self.cancel_reason = ""
+        self.closing = False  # its closing events have begun: too late to cancel
+        self.ended = False  # response.done is on its way: faults timed from it no longer apply
         self.created_sent = False
         self.item_added = False
         self.part_added = False
+        self.part_done = False
+        self.item_done = False
         self.spoken: list[str] = []  # transcript words sent so far
         self.audio_seconds = 0.0  # audio sent so far
         self.finished = asyncio.Event()
@@ -63,15 +67,25 @@ class ResponseRun:
     def start(self) -> None:
         self.task = self.conv.spawn(self._run())
 
-    async def cancel(self, reason: str) -> None:
+    @property
+    def cancellable(self) -> bool:
+        """True until a cancel is under way or the response has begun to close."""
+        return not (
+            self.cancelling or self.closing or self.ended or self.task is None or self.finished.is_set()
+        )
+
+    async def cancel(self, reason: str) -> bool:
         """Stop the response (reason ``client_cancelled`` or ``turn_detected``) and wait for its
-        ``response.done``, so that it precedes whatever the caller sends next."""
-        if self.cancelling or self.finished.is_set() or self.task is None:
-            return
+        ``response.done``, so that it precedes whatever the caller sends next. False (and nothing
+        done) when it is no longer `cancellable`."""
+        if not self.cancellable:
+            return False
+        assert self.task is not None
         self.cancelling, self.cancel_reason = True, reason
         if self.running:  # a task cancelled before its first step would never run its handler
             self.task.cancel()
         await self.wait_finished(2.0)
+        return True
 
     async def wait_finished(self, limit: float) -> None:
         try:
@@ -92,7 +106,13 @@ class ResponseRun:
                 if not self.cancelling:
                     raise
                 await self._finish_cancelled()
+            except Exception:  # a bug must still end the response visibly, not leave it hanging
+                log.exception("response %s failed", self.response_id)
+                await self._finish_failed()
+        except Exception:  # closing a broken response broke too: the connection carries on
+            log.exception("response %s could not be closed", self.response_id)
         finally:
+            self.ended = True
             self.conv.response_finished(self)
             self.finished.set()
 
@@ -126,10 +146,11 @@ class ResponseRun:
             status_details=details,
         )
 
-    async def _send_created(self) -> None:
+    async def _send_created(self, arm_faults: bool = True) -> None:
         await self.conv.send(ev.event("response.created", response=self._response("in_progress", [])))
         self.created_sent = True
-        self.conv.response_started(self.purpose)
+        if arm_faults:
+            self.conv.response_started(self)
 
     async def _send_done(
         self, status: str, item: dict[str, Any] | None, details: dict[str, Any] | None = None
@@ -142,6 +163,9 @@ class ResponseRun:
         input_tokens = 20 + len(self.conv.items) * 12
         usage = ev.usage(input_tokens, text_tokens, audio_tokens)
         response = self._response(status, [item] if item else [], usage, details)
+        # from here on the client may ask for the next response: it must not find this one active
+        self.ended = True
+        self.conv.response_finished(self)
         await self.conv.send(ev.event("response.done", response=response))
         await self.conv.send(self.conv.next_rate_limits(usage["total_tokens"]))
 
@@ -159,6 +183,7 @@ class ResponseRun:
             await self.conv.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
 
     async def _finish_item(self, item: dict[str, Any]) -> None:
+        self.item_done = True
         await self.conv.send(
             ev.event("response.output_item.done", response_id=self.response_id, output_index=0, item=item)
         )
@@ -179,6 +204,7 @@ class ResponseRun:
                     **self._ids(),
                 )
             )
+        self.closing = True
         await self.conv.send(
             ev.event(
                 "response.function_call_arguments.done",
@@ -228,15 +254,12 @@ class ResponseRun:
         loop = conv.loop
         words, n_words, w = utt.words, len(utt.words), 0
         position = 0.0
-        origin = loop.time()
+        origin = loop.time() - conv.stalled_seconds  # a stall shifts the rest of the schedule
         for chunk, seconds in zip(utt.chunks, utt.chunk_seconds, strict=True):
-            wait = origin + position / rate - loop.time()
+            wait = origin + conv.stalled_seconds + position / rate - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if not conv.running.is_set():  # a stall: resume later, shifting the schedule
-                held = loop.time()
-                await conv.running.wait()
-                origin += loop.time() - held
+            # send_text waits out a stall; stalled_seconds then shifts the next wait
             await conv.send_text(ev.audio_delta_json(self.response_id, self.item_id, chunk))
             position += seconds
             self.audio_seconds = position
@@ -254,6 +277,7 @@ class ResponseRun:
                 w += 1
 
     async def _close_content(self, status: str) -> dict[str, Any]:
+        self.closing = self.part_done = True
         text = "".join(self.spoken)
         conv = self.conv
         if self.modality == "audio":
@@ -272,20 +296,41 @@ class ResponseRun:
         await self._finish_item(item)
         return item
 
+    async def _close_opened(self) -> dict[str, Any] | None:
+        """Close whatever output the response had opened, as ``incomplete``; return its item."""
+        if not self.item_added:
+            return None
+        if self.line.kind == "speak":
+            if self.part_added and not self.part_done:
+                return await self._close_content("incomplete")
+            item = ev.assistant_item(
+                self.item_id, status="incomplete", modality=self.modality, transcript="".join(self.spoken)
+            )
+        else:
+            item = ev.function_call_item(self.item_id, self.call_id, self.line.name, "", "incomplete")
+        if not self.item_done:
+            await self._finish_item(item)
+        return item
+
     async def _finish_cancelled(self) -> None:
         """Close what was opened, then ``response.done`` with status ``cancelled``."""
+        self.closing = True
         if not self.created_sent:
-            await self._send_created()
-        item: dict[str, Any] | None = None
-        if self.item_added and self.line.kind == "speak":
-            if self.part_added:
-                item = await self._close_content("incomplete")
-            else:
-                item = ev.assistant_item(
-                    self.item_id, status="incomplete", modality=self.modality, transcript=""
-                )
-                await self._finish_item(item)
-        elif self.item_added:
-            item = ev.function_call_item(self.item_id, self.call_id, self.line.name, "", "incomplete")
-            await self._finish_item(item)
+            await self._send_created(arm_faults=False)  # it never ran: no fault is timed from it
+        item = await self._close_opened()
         await self._send_done("cancelled", item, {"type": "cancelled", "reason": self.cancel_reason})
+
+    async def _finish_failed(self) -> None:
+        """After an error inside the response: an ``error`` event, then ``response.done`` with
+        status ``failed``, so the client is not left waiting for a response that will never end."""
+        if self.ended:  # response.done is already out: nothing is left hanging
+            return
+        self.closing = True
+        await self.conv.send_error(
+            "The server had an error while processing your request.", "server_error", type_="server_error"
+        )
+        if not self.created_sent:
+            await self._send_created(arm_faults=False)
+        item = await self._close_opened()
+        error = {"type": "server_error", "code": "server_error"}
+        await self._send_done("failed", item, {"type": "failed", "error": error})

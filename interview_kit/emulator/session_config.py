@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from openai.types.realtime import RealtimeSessionCreateRequest
+
+from interview_kit.emulator.checks import ClientEventError, check_model, expect
 from interview_kit.emulator.events import new_id
 
 SERVER_VAD_DEFAULTS: dict[str, Any] = {
@@ -47,14 +50,6 @@ SESSION_KEYS = frozenset(
 )
 
 
-class ConfigError(ValueError):
-    """A client field the emulator rejects, with the hosted API's error `code` and `param`."""
-
-    def __init__(self, message: str, code: str, param: str) -> None:
-        super().__init__(message)
-        self.code, self.param = code, param
-
-
 def default_session(model: str) -> dict[str, Any]:
     """The session as `session.created` reports it."""
     return {
@@ -84,66 +79,51 @@ def default_session(model: str) -> dict[str, Any]:
     }
 
 
-def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "an object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def _expect(value: Any, kinds: tuple[type, ...], param: str, what: str) -> None:
-    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-    if not ok:
-        raise ConfigError(
-            f"Invalid type for '{param}': expected {what}, but got {_type_name(value)} instead.",
-            "invalid_type",
-            param,
-        )
-
-
 def _number(value: Any, param: str, low: float, high: float | None = None) -> None:
-    _expect(value, (int, float), param, "a number")
+    expect(value, (int, float), param, "a number")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"Invalid value for '{param}': {value} (must be {bound}).", "invalid_value", param)
+        message = f"Invalid value for '{param}': {value} (must be {bound})."
+        raise ClientEventError(message, "invalid_value", param)
 
 
 def _turn_detection(raw: Any) -> dict[str, Any] | None:
     param = "session.audio.input.turn_detection"
     if raw is None:
         return None
-    _expect(raw, (dict,), param, "an object or null")
+    expect(raw, (dict,), param, "an object or null")
     kind = raw.get("type", "server_vad")
     if kind == "server_vad":
         td = {**SERVER_VAD_DEFAULTS, **raw}
     elif kind == "semantic_vad":
         td = {**SEMANTIC_VAD_DEFAULTS, **raw}
     else:
-        raise ConfigError(
+        raise ClientEventError(
             f"Invalid value: '{kind}'. Supported values are: 'server_vad' and 'semantic_vad'.",
             "invalid_value",
             f"{param}.type",
         )
+    known = SERVER_VAD_DEFAULTS if kind == "server_vad" else SEMANTIC_VAD_DEFAULTS
+    for key in raw:
+        if key not in known:
+            raise ClientEventError(
+                f"Unknown parameter: '{param}.{key}'.", "unknown_parameter", f"{param}.{key}"
+            )
     for key in ("create_response", "interrupt_response"):
-        _expect(td[key], (bool,), f"{param}.{key}", "a boolean")
+        expect(td[key], (bool,), f"{param}.{key}", "a boolean")
     if kind == "server_vad":
         _number(td["threshold"], f"{param}.threshold", 0.0, 1.0)
         for key in ("prefix_padding_ms", "silence_duration_ms"):
-            _expect(td[key], (int,), f"{param}.{key}", "an integer")
+            expect(td[key], (int,), f"{param}.{key}", "an integer")
             _number(td[key], f"{param}.{key}", 0)
     return td
 
 
 def _format(raw: Any, param: str) -> dict[str, Any]:
-    _expect(raw, (dict,), param, "an object")
+    expect(raw, (dict,), param, "an object")
     kind = raw.get("type", "audio/pcm")
     if kind != "audio/pcm" or raw.get("rate", 24000) != 24000:
-        raise ConfigError(
+        raise ClientEventError(
             f"Invalid value for '{param}': the emulator speaks audio/pcm at 24000 Hz only.",
             "invalid_value",
             param,
@@ -152,13 +132,14 @@ def _format(raw: Any, param: str) -> dict[str, Any]:
 
 
 def apply_update(session: dict[str, Any], update: Any) -> dict[str, Any]:
-    """Return the session with `update` applied, or raise ConfigError; `session` is not modified."""
-    _expect(update, (dict,), "session", "an object")
+    """Return the session with `update` applied, or raise ClientEventError; `session` is not modified."""
+    expect(update, (dict,), "session", "an object")
     for key in update:
         if key not in SESSION_KEYS:
-            raise ConfigError(f"Unknown parameter: 'session.{key}'.", "unknown_parameter", f"session.{key}")
+            param = f"session.{key}"
+            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
     if update.get("type", "realtime") != "realtime":
-        raise ConfigError(
+        raise ClientEventError(
             f"Invalid value: '{update['type']}'. This session is of type 'realtime'.",
             "invalid_value",
             "session.type",
@@ -168,32 +149,35 @@ def apply_update(session: dict[str, Any], update: Any) -> dict[str, Any]:
         if key == "audio":
             _apply_audio(new["audio"], value)
         elif key == "instructions":
-            _expect(value, (str,), "session.instructions", "a string")
+            expect(value, (str,), "session.instructions", "a string")
             new[key] = value
         elif key == "output_modalities":
-            _expect(value, (list,), "session.output_modalities", "an array")
+            expect(value, (list,), "session.output_modalities", "an array")
             if not value or any(m not in ("audio", "text") for m in value):
-                raise ConfigError(
+                raise ClientEventError(
                     "Invalid value for 'session.output_modalities': use ['audio'] or ['text'].",
                     "invalid_value",
                     "session.output_modalities",
                 )
             new[key] = list(value)
         elif key == "tools":
-            new[key] = _tools(value, "session.tools")
+            new[key] = checked_tools(value, "session.tools")
         elif key != "type":
             new[key] = copy.deepcopy(value)
+    # what no hand-written check above covers (tool_choice, tracing, voice objects, ...) must at
+    # least be what the openai package accepts, since session.updated echoes it
+    check_model(RealtimeSessionCreateRequest, {**update, "type": "realtime"}, "session")
     return new
 
 
 def _apply_audio(audio: dict[str, Any], raw: Any) -> None:
-    _expect(raw, (dict,), "session.audio", "an object")
+    expect(raw, (dict,), "session.audio", "an object")
     for side in raw:
         if side not in ("input", "output"):
-            raise ConfigError(
+            raise ClientEventError(
                 f"Unknown parameter: 'session.audio.{side}'.", "unknown_parameter", f"session.audio.{side}"
             )
-        _expect(raw[side], (dict,), f"session.audio.{side}", "an object")
+        expect(raw[side], (dict,), f"session.audio.{side}", "an object")
     inp = raw.get("input", {})
     for key, value in inp.items():
         param = f"session.audio.input.{key}"
@@ -203,31 +187,32 @@ def _apply_audio(audio: dict[str, Any], raw: Any) -> None:
             audio["input"][key] = _format(value, param)
         elif key in ("transcription", "noise_reduction"):
             if value is not None:
-                _expect(value, (dict,), param, "an object or null")
+                expect(value, (dict,), param, "an object or null")
             audio["input"][key] = copy.deepcopy(value)
         else:
-            raise ConfigError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
+            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
     out = raw.get("output", {})
     for key, value in out.items():
         param = f"session.audio.output.{key}"
         if key == "format":
             audio["output"][key] = _format(value, param)
         elif key == "voice":
-            _expect(value, (str, dict), param, "a string")
+            expect(value, (str, dict), param, "a string")
             audio["output"][key] = value
         elif key == "speed":
             _number(value, param, 0.25, 1.5)
             audio["output"][key] = value
         else:
-            raise ConfigError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
+            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
 
 
-def _tools(raw: Any, param: str) -> list[dict[str, Any]]:
-    _expect(raw, (list,), param, "an array")
+def checked_tools(raw: Any, param: str) -> list[dict[str, Any]]:
+    """A copy of the declared tools, or ClientEventError naming the first bad one."""
+    expect(raw, (list,), param, "an array")
     for i, tool in enumerate(raw):
-        _expect(tool, (dict,), f"{param}[{i}]", "an object")
+        expect(tool, (dict,), f"{param}[{i}]", "an object")
         if tool.get("type", "function") == "function":
-            _expect(tool.get("name"), (str,), f"{param}[{i}].name", "a string")
+            expect(tool.get("name"), (str,), f"{param}[{i}].name", "a string")
     return copy.deepcopy(raw)
 
 

@@ -24,8 +24,6 @@ class Utterance:
     chunks: tuple[str, ...]
     chunk_seconds: tuple[float, ...]  # duration of each chunk
     words: tuple[tuple[str, float, float], ...]  # (word with its leading space, start s, end s)
-    duration: float
-    audio_bytes: int
 
 
 @lru_cache(maxsize=128)  # ~0.3 MB of base64 per 10 s line
@@ -41,7 +39,7 @@ def utterance(text: str, words_per_minute: float) -> Utterance:
     )
     timings = voice.word_timings(text, words_per_minute)
     words = tuple(((" " if i else "") + w, s, e) for i, (w, s, e) in enumerate(timings))
-    return Utterance(text, chunks, seconds, words, voice.pcm_seconds(pcm), len(pcm))
+    return Utterance(text, chunks, seconds, words)
 
 
 def utterance_words(text: str) -> list[str]:

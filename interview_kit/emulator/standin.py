@@ -41,6 +41,14 @@ SUMMARY_WORDS = (
     "notes",
 )
 DEFAULT_CRITERIA = ("communication", "relevance", "depth")
+# Schema levels the filler follows (anyOf/allOf count too); deeper, as under a self-referencing $ref,
+# objects and arrays are left empty.
+MAX_DEPTH = 10
+_EMPTY: dict[str, Any] = {"object": {}, "array": [], "string": "", "boolean": False, "null": None}
+
+
+class SchemaError(ValueError):
+    """A json_schema the stand-in cannot fill (a bound of the wrong type, minItems > maxItems, ...)."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +185,17 @@ class SchemaFiller:
         self.root = schema
         self.criteria = criteria_from_prompt(prompt) or list(DEFAULT_CRITERIA)
         self.tone = prompt_tone(prompt)
+        self._depth = 0
 
     def fill(self, schema: dict[str, Any] | None = None, name: str = "") -> Any:
-        schema = self._resolve(self.root if schema is None else schema)
+        """The value for `schema` (the root schema when None), for a field called `name`."""
+        self._depth += 1
+        try:
+            return self._fill(self._resolve(self.root if schema is None else schema), name)
+        finally:
+            self._depth -= 1
+
+    def _fill(self, schema: dict[str, Any], name: str) -> Any:
         if "const" in schema:
             return schema["const"]
         if schema.get("enum"):
@@ -204,6 +220,8 @@ class SchemaFiller:
             kind = next((k for k in kind if k != "null"), "null")
         if kind is None:
             kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+        if self._depth > MAX_DEPTH and kind in _EMPTY:
+            return _EMPTY[kind]
         return getattr(self, f"_{kind}", self._string)(schema, name)
 
     def _resolve(self, schema: Any) -> dict[str, Any]:
@@ -224,6 +242,8 @@ class SchemaFiller:
 
     def _object(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
         props = schema.get("properties") or {}
+        if not isinstance(props, dict):
+            raise SchemaError(f"'properties' of {name or 'the root'} must be an object")
         if props:
             return {key: self.fill(sub, key) for key, sub in props.items()}
         extra = schema.get("additionalProperties")
@@ -233,8 +253,11 @@ class SchemaFiller:
 
     def _array(self, schema: dict[str, Any], name: str) -> list[Any]:
         items = self._resolve(schema.get("items") or {"type": "string"})
-        low = int(schema.get("minItems", 1))
-        high = int(schema.get("maxItems", 3))
+        given_low, given_high = _count(schema, "minItems"), _count(schema, "maxItems")
+        high = 3 if given_high is None else given_high
+        low = min(1, high) if given_low is None else given_low
+        if low > high:
+            raise SchemaError(f"minItems {low} is above maxItems {high}")
         if items.get("type", "string") == "string" and not items.get("enum"):
             key = name.lower()
             if any(w in key for w in ("strength", "positive", "highlight")):
@@ -250,12 +273,13 @@ class SchemaFiller:
 
     def _bounds(self, schema: dict[str, Any], integer: bool) -> tuple[float, float]:
         step = 1 if integer else 0.01
-        low = schema.get(
-            "minimum", schema["exclusiveMinimum"] + step if "exclusiveMinimum" in schema else None
-        )
-        high = schema.get(
-            "maximum", schema["exclusiveMaximum"] - step if "exclusiveMaximum" in schema else None
-        )
+        low, high = _number(schema, "minimum"), _number(schema, "maximum")
+        if low is None and (exclusive := _number(schema, "exclusiveMinimum")) is not None:
+            low = exclusive + step
+        if high is None and (exclusive := _number(schema, "exclusiveMaximum")) is not None:
+            high = exclusive - step
+        if low is not None and high is not None and low > high:
+            raise SchemaError(f"minimum {low:g} is above maximum {high:g}")
         if low is None and high is None:
             low, high = 1, 5
         elif low is None:
@@ -277,7 +301,7 @@ class SchemaFiller:
         return min(1.0, max(0.0, score_for(name, self.f) + self.tone))
 
     def _boolean(self, schema: dict[str, Any], name: str) -> bool:
-        return score_for(name, self.f) >= 0.5
+        return self._score(name) >= 0.5
 
     def _null(self, schema: dict[str, Any], name: str) -> None:
         return None
@@ -294,8 +318,28 @@ class SchemaFiller:
                 f"Stand-in {label}: {self.f.answers} answers, about {self.f.mean_answer_words:.0f} "
                 f"words each, lexical variety {self.f.lexical_variety:.2f}."
             )
-        max_length = schema.get("maxLength")
-        return text[: int(max_length)] if isinstance(max_length, int) else text
+        max_length = _count(schema, "maxLength")
+        return text if max_length is None else text[:max_length]
+
+
+def _number(schema: dict[str, Any], key: str) -> float | None:
+    """A numeric keyword of the schema, None when absent; SchemaError when it is not a number."""
+    value = schema.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaError(f"'{key}' must be a number, got {value!r}")
+    return float(value)
+
+
+def _count(schema: dict[str, Any], key: str) -> int | None:
+    """A non-negative integer keyword (minItems, maxItems, maxLength), None when absent."""
+    value = schema.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(f"'{key}' must be a non-negative integer, got {value!r}")
+    return value
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -319,7 +363,14 @@ def answer(messages: list[dict[str, Any]], response_format: dict[str, Any] | Non
     kind = (response_format or {}).get("type", "text")
     if kind == "json_schema":
         schema = (response_format or {}).get("json_schema", {}).get("schema") or {"type": "object"}
-        return json.dumps(SchemaFiller(f, schema, prompt).fill(), ensure_ascii=False)
+        if not isinstance(schema, dict):
+            raise SchemaError("the schema must be an object")
+        try:
+            return json.dumps(SchemaFiller(f, schema, prompt).fill(), ensure_ascii=False)
+        except SchemaError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            raise SchemaError(f"the schema has an unexpected shape ({type(exc).__name__}: {exc})") from None
     if kind == "json_object":
         return json.dumps(
             {

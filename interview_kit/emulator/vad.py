@@ -40,10 +40,9 @@ class EnergyVad:
         threshold: float = 0.5,
         prefix_padding_ms: int = 300,
         silence_duration_ms: int = 500,
-        start_ms: int = 0,
     ) -> None:
         self.configure(threshold, prefix_padding_ms, silence_duration_ms)
-        self.position_ms = start_ms  # stream position of the next whole frame
+        self.position_ms = 0  # stream position of the next whole frame
         self._rest = b""
         self.in_speech = False
         self._last_speech_end_ms = 0
@@ -68,7 +67,7 @@ class EnergyVad:
         speech = np.einsum("ij,ij->i", frames, frames) >= self._min_sum_sq
         events: list[VadEvent] = []
         pos = self.position_ms
-        # Walk only the transitions: most frames repeat the previous frame's state.
+        # The speech test is vectorised above; this walk over the per-frame verdicts is plain Python.
         for i, is_speech in enumerate(speech.tolist()):
             start = pos + i * FRAME_MS
             if is_speech:
