@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from interview_kit.analysis.vad import VadWindow
+from interview_kit.flow import PHASE_ORDER
 from interview_kit.paths import data_dir
 from interview_kit.runner import demo_scenario, emulator_config
 
@@ -45,23 +47,11 @@ CANDIDATES: dict[str, str] = {"Simulated (scenario)": "simulated", "Microphone":
 ASSESSMENT_MODES = ("overlap", "after-ack", "blocking")
 REFRESH_S = 0.2  # how often the elapsed time, health and transcript are redrawn while running
 EMULATOR_START_S = 30.0  # bound on starting or stopping the thread-hosted emulator
+TIMELINE_S = 120.0  # bound on drawing the timeline of the finished interview (seconds even when long)
 STOP_GRACE_S = 60.0  # how long `wait` gives a stopped session to close and write its folder
 TRANSCRIPT_TURNS = 12  # the live transcript shows the most recent turns only
-# The happy path of the assessment flow (DESIGN.md); `awaiting_report` is skipped when the report is
-# ready before the acknowledgement has played. Kept here only as a fallback for `flow.PHASE_ORDER`.
-_DEFAULT_PHASE_ORDER = (
-    "interviewing", "triggered", "ack_generating", "ack_speaking", "awaiting_report", "summary_sending",
-    "summary_speaking", "goodbye_sending", "goodbye_speaking", "complete",
-)
-
-
-def _phase_order() -> tuple[str, ...]:
-    """The flow's own phase order when the session layer is importable, else DESIGN.md's."""
-    try:
-        from interview_kit.flow import PHASE_ORDER
-    except ImportError:  # pragma: no cover - the session layer is part of the package
-        return _DEFAULT_PHASE_ORDER
-    return tuple(str(p) for p in PHASE_ORDER)
+# The purposes of the assessment's own lines, labelled in the live transcript (questions are not).
+LABELLED_PURPOSES = frozenset({"ack", "summary", "fallback", "goodbye"})
 
 
 def _shipped_names(kind: str) -> list[str]:
@@ -87,8 +77,9 @@ class LiveView:
     """The live state of one interview, rebuilt from the session's event-log records.
 
     The voice-to-voice gap is the analysis layer's (`analysis.metrics.voice_to_voice`): from the
-    candidate's last speech (the server's `speech_stopped` `audio_end_ms`, mapped onto the session clock
-    through the input appends) to the first played sample of the next response created after it.
+    candidate's last speech (the server's `speech_stopped` `audio_end_ms` less the VAD's silence window,
+    `analysis.vad.VadWindow`, mapped onto the session clock through the input appends) to the first
+    played sample of the next response created after it.
     """
 
     phase: str | None = None
@@ -109,6 +100,8 @@ class LiveView:
     _speech_end_t: float | None = None  # the candidate's last speech end not yet answered, session clock
     _client_speech_end_t: float | None = None
     _answering: dict[str, float] = field(default_factory=dict)  # response id -> the speech end it answers
+    _vad: VadWindow = field(default_factory=VadWindow)  # the VAD settings as of the latest session event
+    _purposes: dict[str, str] = field(default_factory=dict)  # response id -> purpose (metadata echo)
 
     def update(self, record: Mapping[str, Any]) -> bool:
         """Fold one event-log record into the view; True when the phase changed (worth a redraw now)."""
@@ -123,6 +116,8 @@ class LiveView:
             self.phase = str(record["phase"])
             self.phases_seen.append(self.phase)
             changed = True
+        if self._vad.follow(kind, data):
+            return changed
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             return changed
@@ -193,9 +188,11 @@ class LiveView:
         return None
 
     def _on_speech_stopped(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
-        """The server's VAD placed the end of the candidate's speech (`audio_end_ms`): the gap's start."""
+        """The server's VAD placed the end of the candidate's speech (`audio_end_ms`, which counts the
+        VAD's silence window in): the gap starts at the speech's end, as in the analysis."""
         end_ms = data.get("audio_end_ms")
-        mapped = self.speech_time(float(end_ms)) if isinstance(end_ms, int | float) else None
+        speech_end_ms = self._vad.speech_end_ms(float(end_ms)) if isinstance(end_ms, int | float) else None
+        mapped = self.speech_time(speech_end_ms) if speech_end_ms is not None else None
         self._speech_end_t = mapped if mapped is not None else self._client_speech_end_t
         return False
 
@@ -237,9 +234,11 @@ class LiveView:
             self._answering[str(rid)] = self._speech_end_t
             self._speech_end_t = None
         if rid and isinstance(metadata, Mapping) and metadata.get("purpose"):
+            # kept by id: the turn itself starts with its first transcript delta, after this event
+            self._purposes[str(rid)] = str(metadata["purpose"])
             for turn in self.turns:
-                if turn.key == rid:
-                    turn.purpose = str(metadata["purpose"])
+                if turn.key == rid and turn.role == "interviewer":
+                    turn.purpose = self._purposes[str(rid)]
         return False
 
     def _turn(self, role: str, key: Any) -> Turn:
@@ -247,16 +246,22 @@ class LiveView:
         for turn in reversed(self.turns):
             if turn.key == key and turn.role == role:
                 return turn
-        turn = Turn(role=role, key=key)
+        turn = Turn(role=role, key=key, purpose=self._purposes.get(key) if role == "interviewer" else None)
         self.turns.append(turn)
         return turn
 
     # --- what the panel renders ------------------------------------------------------------------
     def transcript_lines(self, last: int = TRANSCRIPT_TURNS) -> list[tuple[str, str]]:
         """The most recent non-empty turns as (speaker, text)."""
-        lines = [("Interviewer" if t.role == "interviewer" else "Candidate", t.text.strip())
-                 for t in self.turns if t.text.strip()]
-        return lines[-last:]
+        return [(speaker, text) for speaker, _purpose, text in self.transcript_rows(last)]
+
+    def transcript_rows(self, last: int = TRANSCRIPT_TURNS) -> list[tuple[str, str | None, str]]:
+        """The most recent non-empty turns as (speaker, purpose, text); purpose only for the
+        assessment's own lines (ack, summary, fallback, goodbye), None for questions and the candidate."""
+        rows = [("Interviewer" if t.role == "interviewer" else "Candidate",
+                 t.purpose if t.purpose in LABELLED_PURPOSES else None, t.text.strip())
+                for t in self.turns if t.text.strip()]
+        return rows[-last:]
 
     def health_text(self) -> str:
         ping = "—" if self.last_ping_ms is None else f"{self.last_ping_ms:.0f} ms"
@@ -579,6 +584,8 @@ class InterviewPanel:
             ticker.cancel()
             self._set_running(False)
             self._finish()
+        if self.result is not None and self.show_timeline:
+            await self._show_timeline(Path(self.result.folder))
         return self.result
 
     async def _open_session(self, stack: contextlib.AsyncExitStack) -> InterviewSession:
@@ -673,7 +680,7 @@ class InterviewPanel:
         self.error_html.value = f'<div style="color:#b00020"><b>Error:</b> {html.escape(message)}</div>'
 
     def _finish(self) -> None:
-        """Show the outcome, the folder and (when the analysis layer can read it) the timeline."""
+        """Show the outcome and the folder (the timeline follows, drawn off the loop)."""
         self._render()
         result = self.result
         if result is None:
@@ -698,12 +705,12 @@ class InterviewPanel:
             detail = "; ".join(details) or "see events.jsonl in the session folder"
             self._show_error(f"{words[outcome][:-1]} ({detail}).")
         self.folder_html.value = f"Session folder: <code>{html.escape(str(result.folder))}</code>"
-        if self.show_timeline:
-            self._show_timeline(Path(result.folder))
 
-    def _show_timeline(self, folder: Path) -> None:
+    async def _show_timeline(self, folder: Path) -> None:
+        """Load and draw the folder in a thread: for a long session that takes seconds, which on the
+        kernel's loop would freeze every other cell and widget meanwhile."""
         try:
-            png = timeline_png(folder)
+            png = await asyncio.wait_for(asyncio.to_thread(timeline_png, folder), TIMELINE_S)
         except Exception as exc:  # the plot is a convenience; the folder is what matters
             log.debug("timeline plot failed", exc_info=True)
             self.folder_html.value += f"<br><i>No timeline plot: {html.escape(plain_error(exc))}</i>"
@@ -728,11 +735,12 @@ class InterviewPanel:
                                    f"{html.escape(live.errors[-1][:300])}</span>")
         if self._dirty:
             self._dirty = False
-            rows = [f"<b>{who}:</b> {html.escape(text)}" for who, text in live.transcript_lines()]
+            rows = [f"<b>{who}</b>{f' <i>({purpose})</i>' if purpose else ''}<b>:</b> {html.escape(text)}"
+                    for who, purpose, text in live.transcript_rows()]
             self.transcript.value = "<br>".join(rows) or "<i>(no speech yet)</i>"
 
     def _render_phases(self) -> None:
-        order = list(_phase_order())
+        order = [str(p) for p in PHASE_ORDER]
         current = self.live.phase
         if current and current not in order:
             order.append(current)

@@ -47,7 +47,7 @@ CANDIDATE = None             # None: simulated with the emulator, microphone wit
 ASSESSMENT_MODE = "overlap"  # "overlap" (the fix) | "after-ack" (original order) | "blocking" (the bug)
 PROMPT = "default"           # assessment prompt: a name in data/prompts/ or a .toml path
 SPEED = 1.0                  # audio clock factor for the emulator and simulated candidate (1.0 = real time)
-OUT_DIR = "../data/sessions" # where the session folder is written
+OUT_DIR = "../data/sessions" # where the session folder is written (git ignores all but the samples there)
 RUN_LIMIT_S = 900            # stop the interview (cleanly) if it is still running after this long"""),
     ("md", """\
 ## The panel
@@ -131,10 +131,10 @@ What the session folders say about timing: how long the candidate waits for the 
 voice-to-voice gap), how long the assessment's silences last in each assessment mode, and the
 **timeout story** of the original failure, told with the recorded data.
 
-The default data are the sample sessions in `data/sessions/`, recorded with the emulator by
-`scripts/make_samples.py` (each assessment mode and the fault scenarios). Point `SESSIONS` at your
-own folders (from the panel, `interview-kit demo` or `interview-kit run`, hosted API included) to
-analyse those instead."""),
+By default it loads whatever is in `data/sessions/`: the samples recorded with the emulator by
+`scripts/make_samples.py` (each assessment mode and the fault scenarios), plus the runs you made
+yourself, since the panel, `interview-kit demo` and `interview-kit run` write there too (git tracks
+only the samples). Point `SESSIONS` at other folders, or a list of them, to analyse those alone."""),
     ("params", """\
 # Settings a run may change (the `parameters` cell).
 SESSIONS = "../data/sessions/*"  # a folder glob, a folder, or a list of folders"""),
@@ -200,8 +200,10 @@ loop. While it ran nothing else did: the server's keepalive pings went unanswere
 closed the connection with `1011 keepalive ping timeout`. The client only saw it afterwards.
 
 The data tell it in three parts: a **stall** of the loop as long as the report (`loop.stall`), the
-**missing pongs** around it (`ping` round trips that timed out), and the **close** (code, reason, and
-how long after the last stall and the last answered ping it came). Below, every session's keepalive
+**pongs that stop**: no keepalive round trip completes while the loop is blocked (the client's pinging
+runs on that loop too, so none is even logged as timed out), and the last answered ping precedes the
+close by about the stall's length (`pong_to_close_s`); and the **close** (code, reason, and how long
+after the stall it came). Below, every session's keepalive
 record, then the timeline of a session that ended with 1011 next to one of the same scenario that did
 not (the same slow report, with the loop kept free)."""),
     ("code", """\

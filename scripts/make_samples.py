@@ -2,11 +2,14 @@
 
 Every sample is recorded by `interview-kit demo` against the built-in emulator, so nothing in them is
 written by hand. The folders this script recorded last time (listed in data/sessions/.samples.json,
-with the command that made each) are replaced; any other folder there is left alone.
+with the command that made each) are replaced once their new recording has succeeded (a failed demo
+keeps the old one); any other folder there is left alone. data/sessions is also where your own runs
+land by default: the script writes data/sessions/.gitignore so that git sees only the samples.
 
     .venv/bin/python scripts/make_samples.py             # all samples, at each scenario's own speed
     .venv/bin/python scripts/make_samples.py --only korean default:blocking
     .venv/bin/python scripts/make_samples.py --speed 5   # faster, compressed audio (not for the shipped set)
+    .venv/bin/python scripts/make_samples.py --gitignore-only   # rewrite .gitignore from the manifest
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 MANIFEST = ".samples.json"
+GITIGNORE = ".gitignore"
 
 # (scenario, assessment mode): the default scenario in every mode, the report that outlasts the keepalive
 # in the fixed and the original (blocking) mode, and each fault scenario.
@@ -72,6 +76,27 @@ def record(
     return folder, shown
 
 
+def gitignore_text(folders: list[str]) -> str:
+    """A .gitignore for the sessions folder: everything is ignored (your own runs) except this file, the
+    manifest and the sample folders. Patterns are anchored (``/*``) so that un-ignoring a sample folder
+    takes in everything inside it."""
+    lines = [
+        "# Written by scripts/make_samples.py: git tracks only the samples it recorded (listed in",
+        f"# {MANIFEST}); the sessions you run yourself land here too and stay out of git status.",
+        "/*",
+        f"!/{GITIGNORE}",
+        f"!/{MANIFEST}",
+        *(f"!/{name}/" for name in sorted(folders)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_gitignore(out: Path, manifest: dict) -> Path:
+    path = out / GITIGNORE
+    path.write_text(gitignore_text([entry["folder"] for entry in manifest["samples"]]), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "sessions")
@@ -79,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="SCENARIO[:MODE]", help="record only these samples")
     parser.add_argument("--speed", type=float, help="override every scenario's speed")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per demo (default 600)")
+    parser.add_argument(
+        "--gitignore-only",
+        action="store_true",
+        help=f"only rewrite {GITIGNORE} from {MANIFEST}; record nothing",
+    )
     args = parser.parse_args(argv)
 
     chosen = SAMPLES
@@ -89,25 +119,32 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     manifest_path = args.out / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"samples": []}
-    kept = []
-    for entry in manifest["samples"]:
-        if (entry["scenario"], entry["mode"]) in chosen:
-            shutil.rmtree(args.out / entry["folder"], ignore_errors=True)  # replaced below
-        else:
-            kept.append(entry)
-    recorded, failures = [], 0
+    if args.gitignore_only:
+        print(f"wrote {write_gitignore(args.out, manifest)}")
+        return 0
+    samples: list[dict] = list(manifest["samples"])
+    failures = 0
     for scenario, mode in chosen:
         started = time.monotonic()
         folder, command = record(scenario, mode, args.out, args.speed, args.timeout)
-        if folder is None:
+        if folder is None:  # the old recording (if any) stays, listed as before
             failures += 1
             continue
-        outcome = json.loads((folder / "session.json").read_text()).get("outcome")
+        try:
+            outcome = json.loads((folder / "session.json").read_text()).get("outcome")
+        except (OSError, ValueError) as exc:
+            print(f"  {scenario}/{mode}: {folder / 'session.json'} unreadable: {exc}", file=sys.stderr)
+            outcome = None
         print(
-            f"{scenario:<20} {mode:<10} {outcome:<13} {time.monotonic() - started:6.1f} s  {folder.name}",
+            f"{scenario:<20} {mode:<10} {outcome or '?':<13} {time.monotonic() - started:6.1f} s  "
+            f"{folder.name}",
             flush=True,
         )
-        recorded.append(
+        for old in [e for e in samples if (e["scenario"], e["mode"]) == (scenario, mode)]:
+            if old["folder"] != folder.name:  # replaced only now that the new one exists
+                shutil.rmtree(args.out / old["folder"], ignore_errors=True)
+            samples.remove(old)
+        samples.append(
             {
                 "folder": folder.name,
                 "scenario": scenario,
@@ -120,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         if name:
             args.transcripts.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / "transcript.json", args.transcripts / name)
-    manifest = {"generated_by": "scripts/make_samples.py", "samples": kept + recorded}
+        manifest = {"generated_by": "scripts/make_samples.py", "samples": samples}
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")  # after each: a crash loses none
+    manifest = {"generated_by": "scripts/make_samples.py", "samples": samples}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_gitignore(args.out, manifest)
     return 1 if failures else 0
 
 

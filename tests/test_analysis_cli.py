@@ -45,6 +45,17 @@ def test_analyse_one_session_plots_its_timeline(tmp_path, capsys):
     assert png.stat().st_size > 10_000
 
 
+def test_analyse_includes_a_killed_run(tmp_path, capsys):
+    """kill -9 leaves events.jsonl and session.json only: the run is analysed, with a warning."""
+    killed = write_folder(tmp_path, "20261125-130000-dddd", [x for x in barge_in_session() if x["t"] < 5.0])
+    (killed / "transcript.json").unlink()
+    (killed / "report.json").unlink()
+    assert main(["analyse", str(killed)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split()[:1] == ["20261125-130000-dddd"]
+    assert "20261125-130000-dddd/transcript.json: missing" in err and "report.json: missing" in err
+
+
 def test_analyse_nothing_loadable(tmp_path, capsys):
     assert main(["analyse", str(tmp_path / "missing")]) == 1
     assert "no session could be loaded" in capsys.readouterr().err

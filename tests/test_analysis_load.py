@@ -71,12 +71,91 @@ def test_empty_events_file(tmp_path):
     assert row["session"] == "empty" and row["outcome"] == "complete" and row["interviewer_turns"] == 0
 
 
-@pytest.mark.parametrize("missing", ["events.jsonl", "session.json", "transcript.json", "report.json"])
+@pytest.mark.parametrize("missing", ["events.jsonl", "session.json"])
 def test_missing_file_names_it(tmp_path, missing):
     folder = write_folder(tmp_path, "s", complete_session())
     (folder / missing).unlink()
     with pytest.raises(SessionLoadError, match=rf"s/{missing}: missing"):
         load_session(folder)
+
+
+@pytest.mark.parametrize("missing", ["transcript.json", "report.json"])
+def test_missing_end_of_session_file_is_a_warning_naming_it(tmp_path, missing):
+    """The session writes these two at its end: without them the folder still loads."""
+    folder = write_folder(tmp_path, "s", complete_session())
+    (folder / missing).unlink()
+    with pytest.warns(RuntimeWarning, match=rf"s/{missing}: missing"):
+        s = load_session(folder)
+    assert len(s.events) == len(complete_session())
+    assert (s.report is None) == (missing == "report.json")
+    assert s.transcript == [] and s.summary().iloc[0]["gap_median_s"] == pytest.approx(1.10)
+
+
+def test_a_killed_run_loads(tmp_path):
+    """kill -9 mid-interview: events.jsonl (cut mid-line) and session.json, nothing else."""
+    lines = [line for line in complete_session() if line["t"] < 14.0]
+    folder = write_folder(tmp_path, "killed", lines, meta={"outcome": None}, tail='{"t": 14.0, "wa')
+    (folder / "transcript.json").unlink()
+    (folder / "report.json").unlink()
+    with pytest.warns(RuntimeWarning) as caught:
+        loaded = load_sessions(tmp_path, workers=1)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "killed/transcript.json: missing" in messages and "killed/report.json: missing" in messages
+    assert loaded.names == ["killed"] and not loaded.errors
+    assert loaded.reports == {"killed": None} and loaded.transcripts == {"killed": []}
+    row = loaded.summary().iloc[0]
+    assert row["outcome"] == "unfinished" and row["final_phase"] == "ack_speaking"
+    assert bool(loaded.phases["unfinished"].iloc[-1])
+    texts = loaded.turns.loc[loaded.turns["role"] == "candidate", "text"]
+    assert list(texts) == ["I built a data pipeline.", "I would learn statistics."]  # from the log itself
+
+
+def test_one_strange_folder_does_not_stop_the_others(tmp_path):
+    """Values of the wrong type where the contract has strings or small numbers: never a crash."""
+    write_folder(tmp_path, "a-good", complete_session())
+    mixed = [ev(0.0, "local", "session.started"), ev(1.0, "in", "response.created", rid="1")]
+    mixed.append({**ev(2.0, "in", "response.done"), "response_id": 1})  # 1 and "1": one category
+    write_folder(tmp_path, "b-mixed-ids", mixed)
+    huge = [ev(0.0, "local", "session.started"), {**ev(1.0, "in", "x"), "bytes": int("9" * 400)}]
+    write_folder(tmp_path, "c-huge-bytes", huge)
+    write_folder(tmp_path, "d-huge-t", [ev(0.0, "local", "x"), {**ev(1.0, "in", "x"), "t": int("9" * 400)}])
+    with pytest.warns(RuntimeWarning, match=r"skipped: .*d-huge-t/events\.jsonl: line 2 has no numeric 't'"):
+        loaded = load_sessions(tmp_path, workers=1)
+    assert loaded.names == ["a-good", "b-mixed-ids", "c-huge-bytes"]
+    assert [p.path.name for p in loaded.errors] == ["d-huge-t"]
+    ids = loaded["b-mixed-ids"].events["response_id"]
+    assert [x if isinstance(x, str) else None for x in ids] == [None, "1", "1"]
+    assert list(loaded.events["response_id"].cat.categories).count("1") == 1
+    assert loaded["c-huge-bytes"].events["bytes"].isna().iloc[1]  # too big to be a size: unknown
+    assert len(loaded.summary()) == 3
+
+
+def test_an_unexpected_error_in_one_folder_is_a_load_problem(tmp_path, monkeypatch):
+    write_folder(tmp_path, "a", complete_session())
+    write_folder(tmp_path, "b", complete_session())
+    real = load_module.file_events
+
+    def fails_on_b(path, rows, stream_data):
+        if path.parent.name == "b":
+            raise MemoryError("out of memory")
+        return real(path, rows, stream_data)
+
+    monkeypatch.setattr(load_module, "file_events", fails_on_b)
+    with pytest.warns(RuntimeWarning, match=r"skipped: .*b: cannot be read: MemoryError: out of memory"):
+        loaded = load_sessions(tmp_path, workers=1)
+    assert loaded.names == ["a"] and "MemoryError" in loaded.errors[0].error
+
+
+@pytest.mark.parametrize("start, folders, expected", [
+    ("spawn", 24, 1), ("spawn", 63, 1), ("spawn", 64, None), ("fork", 15, 1), ("fork", 16, None),
+])
+def test_workers_start_only_where_they_repay_their_start(monkeypatch, start, folders, expected):
+    """A spawned worker re-imports everything (a notebook kernel spawns): small loads stay in-process."""
+    monkeypatch.setattr(load_module, "_pool_context", lambda asked: multiprocessing.get_context(start))
+    monkeypatch.setattr(load_module.os, "cpu_count", lambda: 4)
+    assert load_module.default_workers(folders) == (expected or 4)
+    monkeypatch.setattr(load_module, "_pool_context", lambda asked: None)
+    assert load_module.default_workers(1000) == 1
 
 
 def test_corrupt_line_names_file_and_line(tmp_path):

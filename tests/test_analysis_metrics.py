@@ -261,3 +261,68 @@ def test_vad_padding_and_silence_window_are_taken_out(tmp_path):
     assert r2["silence_ms"] == 400
     assert (r2["speech_end"], r2["vad_s"], r2["gap_s"]) == (approx(5.1), approx(0.9), approx(1.5))
     assert r2["server_created_s"] == approx(0.25)  # the server and client parts do not move
+
+
+def test_a_stopped_session_leaves_no_phase_unfinished(tmp_path):
+    """Stop is a deliberate end: the phase it ended is not `unfinished` (a crash's would be)."""
+    stop = [
+        ev(6.3, "local", "connection.closed", phase="triggered", code=1000, reason="", by="client"),
+        ev(6.4, "local", "session.ended", phase="triggered", outcome="stopped"),
+    ]
+    stopped = load_session(write_folder(tmp_path, "stopped", barge_in_session() + stop))
+    last = stopped.phases.iloc[-1]
+    assert last["phase"] == "triggered" and not bool(last["unfinished"]) and last["end"] == approx(6.4)
+    assert summary(stopped).iloc[0]["outcome"] == "complete"  # session.json's word (write_folder's default)
+    killed = load_session(write_folder(tmp_path, "killed", barge_in_session() + stop[:1]))
+    assert bool(killed.phases.iloc[-1]["unfinished"])  # closed, but the session never said it ended
+
+
+def test_longest_stall_phase_is_where_the_stall_began(tmp_path):
+    """A stall is logged once it is over: the line's phase is often the next one; the metric's is not."""
+    late = ev(15.6, "local", "loop.stall", phase="awaiting_report", duration_ms=300.0, started=15.3)
+    s = load_session(write_folder(tmp_path, "s", sorted([*complete_session(), late], key=lambda x: x["t"])))
+    row = timeouts(s).iloc[0]
+    assert row["longest_stall_s"] == approx(0.3) and row["longest_stall_phase"] == "ack_speaking"
+    assert s.stalls["logged_phase"].astype(str).tolist() == ["ack_speaking", "awaiting_report"]
+
+
+def test_derived_pieces_are_computed_once(tmp_path, monkeypatch):
+    """turns, voice_to_voice, summary and stalls share the VAD segments and the phases table."""
+    from interview_kit.analysis import tables
+
+    calls = {"segments": 0, "phases": 0}
+    real_segments, real_phases = tables.speech_segments, tables.phases_table
+
+    def segments(*args, **kwargs):
+        calls["segments"] += 1
+        return real_segments(*args, **kwargs)
+
+    def phases(*args, **kwargs):
+        calls["phases"] += 1
+        return real_phases(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "speech_segments", segments)
+    monkeypatch.setattr(tables, "phases_table", phases)
+    write_folder(tmp_path, "a", complete_session())
+    write_folder(tmp_path, "b", barge_in_session())
+    loaded = load_sessions(tmp_path, workers=1)
+    assert len(loaded.turns) and len(loaded.stalls)
+    voice_to_voice(loaded)
+    table = loaded.summary()
+    assert calls == {"segments": 2, "phases": 1}
+    assert table["gap_median_s"].tolist() == approx([1.10, 1.12])
+    gaps = voice_to_voice(loaded)
+    gaps.loc[:, "gap_s"] = 0.0  # a copy: changing it leaves the cached frame alone
+    assert loaded.summary()["gap_median_s"].tolist() == approx([1.10, 1.12])
+
+
+def test_phase_columns_follow_the_flow(tmp_path):
+    from interview_kit import flow
+    from interview_kit.analysis.metrics import PHASE_ORDER
+
+    assert PHASE_ORDER == (*(str(p) for p in flow.PHASE_ORDER), "failed", "disconnected")
+    from analysis_helpers import phase
+
+    lines = [*barge_in_session(), phase(6.3, "triggered", "disconnected", "connection lost")]
+    wide = phase_durations(load_session(write_folder(tmp_path, "d", lines)))
+    assert list(wide.columns) == ["interviewing", "triggered", "disconnected"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import matplotlib
 import pandas as pd
@@ -115,3 +116,30 @@ def test_prompt_scores_plot():
     assert "1 failed calls not shown" in fig.axes[1].get_title()
     assert fig.axes[0].get_ylabel() == "mean score (1-5)"
     _png(fig)
+
+
+def test_figures_display_as_images_in_ipython(monkeypatch, sessions):
+    """In Jupyter a figure ending a cell must show as a PNG, though it was made without pyplot."""
+    import types
+
+    from IPython.core.formatters import PNGFormatter
+
+    from interview_kit.analysis import plots
+
+    png = PNGFormatter()
+
+    class Shell:
+        display_formatter = types.SimpleNamespace(formatters={"image/png": png})
+
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    assert plots.show_in_ipython() is False  # a plain script: nothing registered
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=Shell))
+    fig = plot_latency(sessions, by="assessment_mode")
+    assert png(fig) is None  # what IPython shows without the formatter: text only
+    assert plots.show_in_ipython() is True
+    data = png(fig)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    mine = png.lookup_by_type(Figure)
+    png.for_type(Figure, lambda f: b"inline backend")  # pyplot's inline backend got there first
+    assert plots.show_in_ipython() is True and png(fig) == b"inline backend"
+    png.for_type(Figure, mine)

@@ -180,3 +180,25 @@ def test_compare_prompts_notebook_scores_every_transcript(venv_kernel: str, tran
     text = text_of(nb)
     assert "0 failed call(s)" in text
     assert images_in(nb) >= 1
+
+
+def readme_analysis_snippet() -> str:
+    """The code block under the README's "Analysis in three lines"."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Analysis in three lines", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_analysis_snippet_shows_its_plot(venv_kernel: str, sample_sessions: str) -> None:
+    """Pasted into a notebook cell as it stands, the README's snippet displays the figure (a PNG), not
+    just ``<Figure ...>`` text: no ``%matplotlib`` line, no ``display``."""
+    snippet = readme_analysis_snippet()
+    code = snippet.replace('"data/sessions/*"', repr(sample_sessions))
+    assert code != snippet and "%matplotlib" not in code and "display(" not in code
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code, id="readme-snippet")]
+    NotebookClient(nb, kernel_name=venv_kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert not any(o.get("output_type") == "error" for o in outputs), outputs
+    assert images_in(nb) == 1, [o.get("data", {}).get("text/plain") for o in outputs]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from interview_kit import widgets
+from interview_kit.analysis import load_session, voice_to_voice
 from interview_kit.flow import PHASE_ORDER
 from interview_kit.widgets import InterviewPanel, LiveView
 
@@ -104,9 +107,18 @@ def in_order(seen: list[str], order: list[str]) -> bool:
     return positions == sorted(positions) and len(positions) == len(set(positions))
 
 
-async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scenario_file: str) -> None:
+async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scenario_file: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     panel = make_panel(tmp_path, scenario_file)
     ticks = 0
+    drawn_in: list[threading.Thread] = []
+    real_timeline_png = widgets.timeline_png
+
+    def timeline_png(folder: Path) -> bytes:
+        drawn_in.append(threading.current_thread())
+        return real_timeline_png(folder)
+
+    monkeypatch.setattr(widgets, "timeline_png", timeline_png)
 
     async def other_cell() -> None:  # the kernel's other work keeps running meanwhile
         nonlocal ticks
@@ -132,13 +144,16 @@ async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scen
     lines = panel.live.transcript_lines(last=100)
     assert ("Candidate", "I rebuilt our data pipeline and made it much faster.") in lines
     assert any(who == "Interviewer" and "Tell me about a project" in text for who, text in lines)
-    assert panel.live.last_gap_s is not None and panel.live.last_gap_s > 0
+    # the panel's gap is the analysis layer's: the same number for the same turn
+    gaps = voice_to_voice(load_session(result.folder))["gap_s"].dropna()
+    assert panel.live.last_gap_s == pytest.approx(gaps.iloc[-1], abs=1e-6)
     assert "last voice-to-voice gap" in panel.gap.value and "—" not in panel.gap.value
     assert "complete" in panel.status.value.lower()
     # when it ends: the folder and a timeline plot, and the controls are back
     assert_folder_complete(Path(result.folder), "complete")
     assert str(result.folder) in panel.folder_html.value
     assert bytes(panel.timeline.value)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn_in and drawn_in[0] is not threading.main_thread()  # drawn off the kernel's loop
     assert not panel.start_button.disabled and panel.stop_button.disabled and panel.trigger_button.disabled
     assert not panel.running
 
@@ -282,14 +297,17 @@ def test_panel_shows_in_one_line() -> None:
 
 def test_live_view_health_gap_transcript_from_records() -> None:
     view = LiveView()
+    vad = {"type": "server_vad", "prefix_padding_ms": 300, "silence_duration_ms": 500}
     records = [
         {"t": 0.0, "dir": "local", "type": "phase", "phase": "interviewing",
          "data": {"from": None, "to": "interviewing", "reason": "start"}},
+        {"t": 0.1, "dir": "in", "type": "session.updated",
+         "data": {"session": {"audio": {"input": {"turn_detection": vad}}}}},
         {"t": 1.0, "dir": "out", "type": "input_audio_buffer.append", "data": {"audio_start_ms": 960,
                                                                                 "audio_end_ms": 1000}},
         {"t": 2.0, "dir": "out", "type": "input_audio_buffer.append", "data": {"audio_start_ms": 1960,
                                                                                 "audio_end_ms": 2000}},
-        {"t": 2.1, "dir": "in", "type": "input_audio_buffer.speech_stopped", "data": {"audio_end_ms": 1500}},
+        {"t": 2.1, "dir": "in", "type": "input_audio_buffer.speech_stopped", "data": {"audio_end_ms": 2000}},
         {"t": 2.2, "dir": "in", "type": "conversation.item.input_audio_transcription.completed",
          "item_id": "item_1", "data": {"transcript": "My answer."}},
         {"t": 2.3, "dir": "in", "type": "response.created", "response_id": "resp_1",
@@ -308,7 +326,8 @@ def test_live_view_health_gap_transcript_from_records() -> None:
     ]
     for record in records:
         view.update(record)
-    # speech end at 1500 ms lies halfway between the appends ending at 1000 ms (t=1) and 2000 ms (t=2)
+    # audio_end_ms 2000 counts the VAD's 500 ms silence window: the speech ended at 1500 ms, halfway
+    # between the appends ending at 1000 ms (t=1) and 2000 ms (t=2), so at t=1.5; played at 2.9
     assert view.last_gap_s == pytest.approx(2.9 - 1.5)
     assert view.transcript_lines() == [("Candidate", "My answer."), ("Interviewer", "Next question?")]
     health = view.health_text()
@@ -323,3 +342,41 @@ def test_live_view_ignores_what_it_does_not_know() -> None:
     assert view.update({"type": "phase", "data": None}) is False
     assert view.update({"type": "playback.started", "response_id": "r", "data": {}}) is False
     assert view.last_gap_s is None and view.phase is None
+
+
+def test_live_gap_equals_the_analysis_gap_on_a_recorded_log(tmp_path: Path) -> None:
+    """One definition: replaying a log through the live view gives voice_to_voice's gap (here 1.5 s:
+    prefix 200 ms and silence 400 ms, see test_analysis_metrics)."""
+    from analysis_helpers import complete_session, ev, write_folder
+
+    update = ev(0.3, "in", "session.updated", type="session.updated", session={"audio": {"input": {
+        "turn_detection": {"type": "server_vad", "prefix_padding_ms": 200, "silence_duration_ms": 400}}}})
+    lines = sorted([*complete_session(), update], key=lambda x: x["t"])
+    view = LiveView()
+    for line in lines:
+        view.update(line)
+    analysed = voice_to_voice(load_session(write_folder(tmp_path, "s", lines)))
+    assert analysed["gap_s"].dropna().tolist() == pytest.approx([1.5])
+    assert view.last_gap_s == pytest.approx(1.5)
+
+
+def test_the_assessment_lines_are_labelled_in_the_transcript() -> None:
+    """The purpose echoed on response.created arrives before the turn's first words: it is kept."""
+    panel = InterviewPanel()
+    records = [
+        {"t": 1.0, "dir": "in", "type": "response.created", "response_id": "r1",
+         "data": {"response": {"id": "r1", "metadata": {"purpose": "question"}}}},
+        {"t": 1.1, "dir": "in", "type": "response.output_audio_transcript.delta", "response_id": "r1",
+         "data": {"delta": "Tell me more."}},
+        {"t": 5.0, "dir": "in", "type": "response.created", "response_id": "r2",
+         "data": {"response": {"id": "r2", "metadata": {"purpose": "ack"}}}},
+        {"t": 5.1, "dir": "in", "type": "response.output_audio_transcript.delta", "response_id": "r2",
+         "data": {"delta": "Preparing your assessment."}},
+    ]
+    for record in records:
+        panel._on_record(record)
+    assert [t.purpose for t in panel.live.turns] == ["question", "ack"]
+    assert panel.live.transcript_rows() == [("Interviewer", None, "Tell me more."),
+                                            ("Interviewer", "ack", "Preparing your assessment.")]
+    panel._render()
+    assert "<i>(ack)</i>" in panel.transcript.value and "(question)" not in panel.transcript.value

@@ -27,12 +27,13 @@ class _Frames:
 
     @property
     def transcripts(self) -> dict[str, list[dict[str, Any]]]:
-        """Session name -> its `transcript.json` turns."""
+        """Session name -> its `transcript.json` turns ([] when the folder has none)."""
         return {f.name: f.transcript for f in self._files}
 
     @property
     def reports(self) -> dict[str, dict[str, Any] | None]:
-        """Session name -> its `report.json` (None when the folder has none)."""
+        """Session name -> its `report.json` (None when the folder has none: a run that crashed or was
+        killed before its end)."""
         return {f.name: f.report for f in self._files}
 
     @property
@@ -57,6 +58,19 @@ class _Frames:
         return frame
 
     @cached_property
+    def parts(self) -> tables.EventParts:
+        """The pieces several tables derive from `events` (control lines, audio clock, speech segments),
+        computed once and shared."""
+        return tables.EventParts(self.events)
+
+    @cached_property
+    def voice_to_voice_frame(self) -> pd.DataFrame:
+        """`metrics.voice_to_voice` of these sessions, computed once (`voice_to_voice(s)` returns a copy)."""
+        from interview_kit.analysis.metrics import voice_to_voice_table
+
+        return voice_to_voice_table(self.parts)
+
+    @cached_property
     def phases(self) -> pd.DataFrame:
         """One row per phase; see `tables.phases_table`."""
         return tables.phases_table(self.events)
@@ -65,10 +79,8 @@ class _Frames:
     def turns(self) -> pd.DataFrame:
         """One row per interviewer and candidate turn with its voice-to-voice latency parts; see
         `tables.turns_table` and `metrics.voice_to_voice`."""
-        from interview_kit.analysis.metrics import voice_to_voice
-
-        turns = tables.turns_table(self.events, self.transcripts)
-        gaps = voice_to_voice(self)
+        turns = tables.turns_table(self.events, self.transcripts, self.parts)
+        gaps = self.voice_to_voice_frame
         key = turns["session"].astype(str) + "\x00" + turns["response_id"].astype(str)
         gap_key = gaps["session"].astype(str) + "\x00" + gaps["response_id"].astype(str)
         for col in ("speech_end", "vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"):
@@ -83,7 +95,7 @@ class _Frames:
     @cached_property
     def stalls(self) -> pd.DataFrame:
         """One row per event-loop stall; see `tables.stalls_table`."""
-        return tables.stalls_table(self.events)
+        return tables.stalls_table(self.events, self.phases)
 
     def summary(self) -> pd.DataFrame:
         """One row per session with the headline figures; see `metrics.summary`."""

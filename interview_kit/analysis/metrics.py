@@ -12,24 +12,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interview_kit.analysis import tables
-from interview_kit.analysis.tables import SUMMARY_PURPOSES, AudioClock, by_session, control_events
+from interview_kit import flow
+from interview_kit.analysis.tables import SUMMARY_PURPOSES, EventParts, by_session, session_bounds
 
-# The flow's phases in order (DESIGN.md), for column order; unknown phases go after them.
-PHASE_ORDER = (
-    "interviewing",
-    "triggered",
-    "ack_generating",
-    "ack_speaking",
-    "awaiting_report",
-    "summary_sending",
-    "summary_speaking",
-    "goodbye_sending",
-    "goodbye_speaking",
-    "complete",
-    "failed",
-    "disconnected",
+# The flow's phases in order (`flow.PHASE_ORDER`, the happy path), then its other ends (failed,
+# disconnected), for column order; unknown phases go after them.
+PHASE_ORDER: tuple[str, ...] = tuple(str(p) for p in flow.PHASE_ORDER) + tuple(
+    str(p) for p in flow.Phase if p in flow.TERMINAL_PHASES and p not in flow.PHASE_ORDER
 )
+
+
+def _parts(s: Any) -> EventParts:
+    """The shared derived pieces of `s` (a `Session`/`Sessions` keeps one), else built now."""
+    parts = getattr(s, "parts", None)
+    return parts if isinstance(parts, EventParts) else EventParts(s.events)
+
+
+def _voice_to_voice(s: Any) -> pd.DataFrame:
+    """`voice_to_voice(s)` as `s` caches it (do not change the frame), else computed now."""
+    cached = getattr(s, "voice_to_voice_frame", None)
+    return cached if isinstance(cached, pd.DataFrame) else voice_to_voice_table(_parts(s))
 
 
 def voice_to_voice(s: Any) -> pd.DataFrame:
@@ -49,16 +51,19 @@ def voice_to_voice(s: Any) -> pd.DataFrame:
     - `gap_s` = t(R's `playback.started`) - `speech_end`, the sum of the four parts: what the candidate
       hears as silence. NaN when R played no audio (e.g. a function call).
     """
-    ctrl = control_events(s.events)
-    clock = AudioClock(s.events)
-    first_audio = tables.first_audio_times(s.events)
+    return _voice_to_voice(s).copy()
+
+
+def voice_to_voice_table(parts: EventParts) -> pd.DataFrame:
+    """`voice_to_voice` of the events behind `parts` (what `Session.voice_to_voice_frame` caches)."""
+    first_audio = parts.first_audio
     rows: list[dict[str, Any]] = []
-    for name, ev in by_session(ctrl):
+    for name, ev in parts.ctrl_by_session.items():
         played: dict[str, float] = {}
         for t, ty, rid in zip(ev["t"], ev["type"], ev["response_id"], strict=True):
             if ty == "playback.started" and isinstance(rid, str):
                 played.setdefault(rid, t)
-        segments = tables.speech_segments(name, ev, clock)
+        segments = parts.segments(name)
         pending: dict[str, Any] | None = None  # the speech segment not yet answered
         for t, ty, rid, iid, d in zip(
             ev["t"], ev["type"], ev["response_id"], ev["item_id"], ev["data"], strict=True
@@ -141,7 +146,7 @@ def assessment_gaps(s: Any) -> pd.DataFrame:
     A gap whose bounding events are missing (the session ended first) is NaN.
     """
     turns = s.turns
-    ctrl = control_events(s.events)
+    ctrl = _parts(s).ctrl
     rows: list[dict[str, Any]] = []
     wanted = ("assessment.trigger", "report.started", "report.ready", "report.failed")
     by_name = _split(ctrl[ctrl["type"].isin(wanted)])
@@ -219,7 +224,8 @@ def timeouts(s: Any) -> pd.DataFrame:
     """One row per session: how the connection's keepalive fared and how it ended.
 
     - `stalls`, `longest_stall_s`, `longest_stall_phase`: `local` `loop.stall` lines (`data.duration_ms`;
-      phase as logged);
+      the phase the flow was in when the longest stall began, `stalls.phase`: a stall is logged only once
+      it is over, so its line's own phase, `stalls.logged_phase`, is often the next one);
     - `pings`, `ping_timeouts`, `rtt_median_s`, `rtt_max_s`: `local` `ping` lines (`data.rtt_ms` or
       `data.timeout`);
     - `close_t`, `close_code`, `close_reason`, `close_by`: the first `local` `connection.closed` line
@@ -228,7 +234,7 @@ def timeouts(s: Any) -> pd.DataFrame:
       (about 0 when the close was only seen once a blocked loop ran again);
     - `pong_to_close_s`: from the last answered ping (a `ping` line without timeout) to `close_t`.
     """
-    stalls, pings, ctrl = s.stalls, s.pings, control_events(s.events)
+    stalls, pings, ctrl = s.stalls, s.pings, _parts(s).ctrl
     closes = ctrl[ctrl["type"] == "connection.closed"]
     rows = []
     stalls_by, pings_by, closes_by = _split(stalls), _split(pings), _split(closes)
@@ -335,7 +341,7 @@ def summary(s: Any) -> pd.DataFrame:
     of `phases`)."""
     info = s.sessions.astype({"session": str}).set_index("session")
     names = list(info.index)
-    bounds = tables.session_bounds(s.events).reindex(names)
+    bounds = session_bounds(s.events).reindex(names)
     turns = s.turns
     role = turns["role"].astype(str)
     key = turns["session"].astype(str)
@@ -353,7 +359,7 @@ def summary(s: Any) -> pd.DataFrame:
         turns["barge_in"].fillna(False).astype(bool).groupby(key).sum().reindex(names).fillna(0)
     )
     out["barge_ins"] = out["barge_ins"].astype(int)
-    v2v = voice_to_voice(s)
+    v2v = _voice_to_voice(s)
     g = v2v.groupby(v2v["session"].astype(str))
     out["gap_median_s"] = g["gap_s"].median().reindex(names)
     out["gap_max_s"] = g["gap_s"].max().reindex(names)
@@ -394,7 +400,7 @@ def summary(s: Any) -> pd.DataFrame:
 
 def _ended_outcome(s: Any, names: list[str]) -> pd.Series:
     """`session.ended` `data.outcome` per session, for a session.json that has none."""
-    ctrl = control_events(s.events)
+    ctrl = _parts(s).ctrl
     ended = ctrl[ctrl["type"] == "session.ended"]
     found = {
         str(n): (d or {}).get("outcome")

@@ -1,12 +1,17 @@
 """Plots of recorded sessions and prompt comparisons, returned as matplotlib figures.
 
-Figures are built with `matplotlib.figure.Figure`, not pyplot: nothing here touches global state or a
-display, so they render the same in a notebook, a script (`fig.savefig("x.png")`) or a headless test.
+Figures are built with `matplotlib.figure.Figure`, not pyplot: nothing here touches pyplot's global
+state or a display, so they render the same in a script (`fig.savefig("x.png")`) or a headless test.
+In IPython/Jupyter a figure that ends a cell is shown as an image (`show_in_ipython`, run on import):
+without pyplot nothing else would register one, and the cell would show only ``<Figure ...>``.
 Pass `ax=` to draw into an axes of your own.
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +24,18 @@ from matplotlib.patches import Patch
 
 from interview_kit.analysis.frames import meta_columns
 from interview_kit.analysis.metrics import PHASE_ORDER, assessment_gaps
+from interview_kit.analysis.prompts import score_columns
+
+__all__ = [
+    "plot_assessment_gaps",
+    "plot_latency",
+    "plot_prompt_scores",
+    "plot_timeline",
+    "score_columns",
+    "show_in_ipython",
+]
+
+log = logging.getLogger(__name__)
 
 ROLE_COLOURS = {"candidate": "#1f77b4", "interviewer": "#ff7f0e"}
 PHASE_COLOURS = dict(
@@ -47,6 +64,37 @@ GAP_COLUMNS = {
     "report_s": "report generation",
     "summary_to_goodbye_s": "summary → goodbye",
 }
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, cropped to what is drawn (as Jupyter's inline backend shows figures)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def show_in_ipython() -> bool:
+    """Have the running IPython (a Jupyter kernel) display a `Figure` as a PNG when it ends a cell.
+
+    Does nothing outside IPython, and leaves alone a PNG formatter for figures that is already there
+    (pyplot's inline backend, after ``%matplotlib inline``). True when figures will display as images."""
+    ipython = sys.modules.get("IPython")  # only if already imported: a script never pays for IPython
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None:
+        return False
+    try:
+        formatter = shell.display_formatter.formatters["image/png"]
+        try:
+            formatter.lookup_by_type(Figure)
+        except KeyError:
+            formatter.for_type(Figure, figure_png)
+    except (AttributeError, KeyError):  # a shell without rich display: figures stay text
+        log.debug("no image/png formatter in %r", shell, exc_info=True)
+        return False
+    return True
+
+
+show_in_ipython()
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -231,7 +279,3 @@ def plot_prompt_scores(
     fig.suptitle(title or "prompt comparison")
     return fig
 
-
-def score_columns(results: pd.DataFrame) -> list[str]:
-    """The per-criterion score columns of a `compare_prompts` result (named `score_<criterion>`)."""
-    return [c for c in results.columns if c.startswith("score_")]

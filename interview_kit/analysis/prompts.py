@@ -276,8 +276,14 @@ def offline_assessor(model: str = "gpt-4o-mini", *, scenario: Any = "default") -
         yield OpenAIAssessor(model, base_url=emu.base_url, api_key="offline")
 
 
+def score_columns(results: pd.DataFrame) -> list[str]:
+    """The per-criterion score columns of a `compare_prompts` result (named `score_<criterion>`)."""
+    return [c for c in results.columns if c.startswith("score_")]
+
+
 def _criteria(results: pd.DataFrame) -> list[str]:
-    return [c for c in results.columns if c.startswith("score_")] + ["overall"]
+    """What the comparison tables report on: every criterion, then `overall`."""
+    return [*score_columns(results), "overall"]
 
 
 def _rank_correlation(a: pd.Series, b: pd.Series) -> float:

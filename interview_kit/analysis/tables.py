@@ -8,14 +8,20 @@ and returns one frame for all the sessions in it, so one session and a thousand 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from interview_kit import flow
 from interview_kit.analysis.load import STREAM_TYPES
+from interview_kit.analysis.vad import VadWindow
 
-TERMINAL_PHASES = frozenset({"complete", "failed", "disconnected"})
+TERMINAL_PHASES = frozenset(str(p) for p in flow.TERMINAL_PHASES)
+# An outcome of `session.ended` that ends the flow on purpose (the researcher's Stop): its last phase is
+# where the interview was stopped, not a phase left unfinished by a crash.
+DELIBERATE_OUTCOMES = frozenset({"stopped"})
 SUMMARY_PURPOSES = frozenset({"summary", "fallback"})  # a failed report speaks a fallback summary
 
 APPEND = "input_audio_buffer.append"
@@ -81,9 +87,48 @@ class AudioClock:
         return float(np.interp(pos, ends, ts))
 
 
+class EventParts:
+    """What several tables and metrics derive from one events frame, each computed once on first use:
+    the control lines, the input audio clock, first audio times, response purposes, and each session's
+    VAD speech segments. `Session`/`Sessions` keep one, so `turns`, `voice_to_voice` and `summary` share
+    the work instead of redoing it over millions of lines."""
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.events = events
+        self._segments: dict[str, dict[str, dict[str, Any]]] = {}
+
+    @cached_property
+    def ctrl(self) -> pd.DataFrame:
+        return control_events(self.events)
+
+    @cached_property
+    def clock(self) -> AudioClock:
+        return AudioClock(self.events)
+
+    @cached_property
+    def first_audio(self) -> dict[tuple[str, str], float]:
+        return first_audio_times(self.events)
+
+    @cached_property
+    def purposes(self) -> dict[tuple[str, str], str]:
+        return response_purposes(self.ctrl)
+
+    @cached_property
+    def ctrl_by_session(self) -> dict[str, pd.DataFrame]:
+        return dict(by_session(self.ctrl))
+
+    def segments(self, name: str) -> dict[str, dict[str, Any]]:
+        """`speech_segments` of one session (the rows are shared: copy before changing them)."""
+        if name not in self._segments:
+            ev = self.ctrl_by_session.get(name, self.ctrl.iloc[:0])
+            self._segments[name] = speech_segments(name, ev, self.clock)
+        return self._segments[name]
+
+
 def phases_table(events: pd.DataFrame) -> pd.DataFrame:
     """One row per phase the flow was in: `phase`, `start`, `end`, `duration`, `enter_reason`,
-    `exit_reason`, and `unfinished` (the log ended in it without reaching complete/failed/disconnected).
+    `exit_reason`, and `unfinished` (the log ended in it without reaching complete/failed/disconnected,
+    and not by a deliberate stop: a `session.ended` with outcome `stopped` ends the flow where it was).
 
     Bounded by the `local` `phase` lines (`data.from`/`to`/`reason`). The first phase starts at the first
     event; the last one ends at `session.ended` (else the last event).
@@ -106,8 +151,12 @@ def phases_table(events: pd.DataFrame) -> pd.DataFrame:
         for t, d in moves:
             rows.append({"session": name, **current, "end": t, "exit_reason": d.get("reason")})
             current = {"phase": d.get("to"), "start": t, "enter_reason": d.get("reason")}
+        ended = [d for ty, d in zip(ev["type"], ev["data"], strict=True) if ty == "session.ended"]
+        outcomes = {_data(d).get("outcome") for d in ended}
         rows.append({"session": name, **current, "end": max(end, current["start"]), "exit_reason": None})
-        rows[-1]["unfinished"] = current["phase"] not in TERMINAL_PHASES
+        rows[-1]["unfinished"] = current["phase"] not in TERMINAL_PHASES and not (
+            outcomes & DELIBERATE_OUTCOMES
+        )
     frame = pd.DataFrame(
         rows, columns=["session", "phase", "start", "end", "enter_reason", "exit_reason", "unfinished"]
     )
@@ -133,10 +182,11 @@ def pings_table(events: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def stalls_table(events: pd.DataFrame) -> pd.DataFrame:
+def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per event-loop stall (`local` `loop.stall` lines): `start` (`data.started`), `end`,
     `duration_s` (`data.duration_ms`), `phase` (the flow's phase when the stall began, from the `phase`
-    lines; a stall is only logged once it is over, often in a later phase) and `logged_phase`."""
+    lines; a stall is only logged once it is over, often in a later phase) and `logged_phase`.
+    `phases`: the `phases_table` of these events if already built."""
     stalls = events[events["type"] == "loop.stall"]
     data = [_data(d) for d in stalls["data"]]
     duration = np.array([_num(d.get("duration_ms")) / 1000.0 for d in data], dtype=float)
@@ -155,7 +205,7 @@ def stalls_table(events: pd.DataFrame) -> pd.DataFrame:
         }
     )
     if len(frame):
-        phases = dict(by_session(phases_table(events)))
+        phases = dict(by_session(phases if phases is not None else phases_table(events)))
         began = list(frame["phase"])
         for i, (name, at) in enumerate(zip(frame["session"].astype(str), frame["start"], strict=True)):
             mine = phases.get(name)
@@ -259,41 +309,22 @@ def _interviewer_turns(
     return list(turns.values())
 
 
-def _turn_detection(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The turn_detection settings in a session.update/updated/created event (GA or beta shape)."""
-    session = _data(data.get("session"))
-    found = _data(_data(_data(session.get("audio")).get("input")).get("turn_detection"))
-    return found or _data(session.get("turn_detection")) or None
-
-
 def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str, dict[str, Any]]:
     """The server VAD's speech segments of one session, by item id, in log order.
 
     Bounding lines: `in` `input_audio_buffer.speech_started` (`data.audio_start_ms`) and
     `speech_stopped` (`data.audio_end_ms`) with the same item id. As the hosted API documents, those
     positions include the VAD's `prefix_padding_ms` and `silence_duration_ms`; the speech itself runs from
-    audio_start_ms + prefix to audio_end_ms - silence, with both settings read from the latest
-    `session.update`/`session.updated` before the segment (0 when the log has none). `start`/`end` are
-    those positions on the session clock (`AudioClock`); `detected`/`stopped` when the events arrived.
+    audio_start_ms + prefix to audio_end_ms - silence (`vad.VadWindow`, shared with the live panel), with
+    both settings read from the latest `session.update`/`session.updated` before the segment (0 when the
+    log has none). `start`/`end` are those positions on the session clock (`AudioClock`);
+    `detected`/`stopped` when the events arrived.
     """
-    prefix_ms, silence_ms = 0.0, 0.0
+    vad = VadWindow()
     segments: dict[str, dict[str, Any]] = {}
     for t, ty, iid, d in zip(ev["t"], ev["type"], ev["item_id"], ev["data"], strict=True):
         d = _data(d)
-        if ty in ("session.update", "session.updated", "session.created"):
-            detection = _turn_detection(d)
-            if detection is not None:
-                prefix_ms = (
-                    _num(detection.get("prefix_padding_ms"))
-                    if "prefix_padding_ms" in detection
-                    else prefix_ms
-                )
-                silence_ms = (
-                    _num(detection.get("silence_duration_ms"))
-                    if "silence_duration_ms" in detection
-                    else silence_ms
-                )
-                prefix_ms, silence_ms = np.nan_to_num(prefix_ms), np.nan_to_num(silence_ms)
+        if vad.follow(ty, d):
             continue
         iid = d.get("item_id") or iid
         if not isinstance(iid, str):
@@ -301,33 +332,33 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
         if ty == "input_audio_buffer.speech_started":
             segments[iid] = {
                 "item_id": iid,
-                "start": clock.to_t(name, _num(d.get("audio_start_ms")) + prefix_ms),
+                "start": clock.to_t(name, vad.speech_start_ms(_num(d.get("audio_start_ms")))),
                 "end": np.nan,
                 "detected": t,
                 "stopped": np.nan,
-                "silence_ms": silence_ms,
-                "prefix_ms": prefix_ms,
+                "silence_ms": vad.silence_ms,
+                "prefix_ms": vad.prefix_ms,
             }
         elif ty == "input_audio_buffer.speech_stopped":
             segment = segments.setdefault(
-                iid, {"item_id": iid, "start": np.nan, "detected": np.nan, "prefix_ms": prefix_ms}
+                iid, {"item_id": iid, "start": np.nan, "detected": np.nan, "prefix_ms": vad.prefix_ms}
             )
             segment.update(
-                end=clock.to_t(name, _num(d.get("audio_end_ms")) - silence_ms),
+                end=clock.to_t(name, vad.speech_end_ms(_num(d.get("audio_end_ms")))),
                 stopped=t,
-                silence_ms=silence_ms,
+                silence_ms=vad.silence_ms,
             )
     return segments
 
 
 def _candidate_turns(
-    name: str, ev: pd.DataFrame, clock: AudioClock, by_item: dict[str, dict[str, Any]]
+    name: str, ev: pd.DataFrame, segments: dict[str, dict[str, Any]], by_item: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Server VAD segments (`speech_segments`); the client's own `candidate.speech_*` lines when the
     server sent no VAD events (turn detection off)."""
     rows = [
         {"session": name, "role": "candidate", "response_id": None, "purpose": None, "text": None, **seg}
-        for seg in speech_segments(name, ev, clock).values()
+        for seg in segments.values()
     ]
     texts: dict[str, str] = {}
     client: list[dict[str, Any]] = []
@@ -387,7 +418,9 @@ TURN_COLUMNS = [
 
 
 def turns_table(
-    events: pd.DataFrame, transcripts: Mapping[str, list[dict[str, Any]]] | None = None
+    events: pd.DataFrame,
+    transcripts: Mapping[str, list[dict[str, Any]]] | None = None,
+    parts: EventParts | None = None,
 ) -> pd.DataFrame:
     """One row per interviewer turn (a response: `start`/`end` = `playback.started`/`playback.ended`,
     `created` = `response.created`, `first_audio` = its first `response.output_audio.delta`, `status`
@@ -395,20 +428,19 @@ def turns_table(
     `audio_start_ms`/`audio_end_ms` on the session clock, `detected`/`stopped` = when
     `speech_started`/`speech_stopped` arrived). A response with no audio has NaN `start`/`end`.
     `barge_in` marks a candidate turn that began while the interviewer was playing (its turn is
-    `truncated`). Text comes from the event log, else `transcript.json`.
+    `truncated`). Text comes from the event log, else `transcript.json`. `parts`: the `EventParts` of
+    these events if the caller keeps one.
     """
     transcripts = transcripts or {}
-    ctrl = control_events(events)
-    clock = AudioClock(events)
-    first_audio = first_audio_times(events)
-    purposes = response_purposes(ctrl)
+    parts = parts if parts is not None else EventParts(events)
+    first_audio, purposes = parts.first_audio, parts.purposes
     rows: list[dict[str, Any]] = []
-    for name, ev in by_session(ctrl):
+    for name, ev in parts.ctrl_by_session.items():
         said = transcripts.get(name, [])
         by_response = {x["response_id"]: x for x in said if isinstance(x.get("response_id"), str)}
         by_item = {x["item_id"]: x for x in said if isinstance(x.get("item_id"), str)}
         interviewer = _interviewer_turns(name, ev, first_audio, purposes, by_response)
-        candidate = _candidate_turns(name, ev, clock, by_item)
+        candidate = _candidate_turns(name, ev, parts.segments(name), by_item)
         spans = [(r["start"], r["end"]) for r in interviewer if not np.isnan(r["start"])]
         for row in candidate:
             s = row["start"]
