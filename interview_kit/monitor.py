@@ -31,12 +31,46 @@ async def _stop_task(task: asyncio.Task[None] | None, name: str) -> None:
         log.warning("%s did not stop within %.0f s", name, _STOP_TIMEOUT)
 
 
-class LoopLagMonitor:
+class _Monitor:
+    """The life of a monitor's task: started on the running loop, stopped with a bounded wait; what it
+    recorded stays readable afterwards."""
+
+    _name = "monitor"
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start on the running loop (call from a coroutine); a second call is a no-op."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        """Stop, waiting at most a couple of seconds for the task to end."""
+        task, self._task = self._task, None
+        await _stop_task(task, self._name)
+
+    def cancel(self) -> None:
+        """Stop without waiting, from a path that cannot await (the session's last-ditch shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class LoopLagMonitor(_Monitor):
     """Records every event-loop stall longer than `threshold` seconds: how late a `interval` timer fired.
 
     `on_stall(start, duration)` is called on the loop with the clock time the timer was due and how late
     it fired. `stalls` keeps them all; `longest_stall` is the worst (0.0 when none).
     """
+
+    _name = "loop-lag-monitor"
 
     def __init__(
         self,
@@ -55,28 +89,6 @@ class LoopLagMonitor:
         self.stalls: list[tuple[float, float]] = []
         self.longest_stall = 0.0
         self.lags_seen = 0
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start watching the running loop (call from a coroutine); a second call is a no-op."""
-        if self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-monitor")
-
-    async def stop(self) -> None:
-        """Stop watching; `stalls` and `longest_stall` stay readable."""
-        task, self._task = self._task, None
-        await _stop_task(task, "loop lag monitor")
-
-    def cancel(self) -> None:
-        """Stop without waiting, from a path that cannot await (the session's last-ditch shutdown)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
 
     def _record(self, start: float, duration: float) -> None:
         self.stalls.append((start, duration))
@@ -97,13 +109,15 @@ class LoopLagMonitor:
                 self._record(due, lag)
 
 
-class KeepaliveMonitor:
+class KeepaliveMonitor(_Monitor):
     """Pings the server every `interval` seconds and reports each round trip (seconds, None on timeout).
 
     `ping` is e.g. a websockets connection's ``ws.ping``: calling and awaiting it sends the ping and gives
     back an awaitable that completes on the pong. A closed connection (or any error from `ping`) ends the
     monitor quietly; it never raises out of its task.
     """
+
+    _name = "keepalive-monitor"
 
     def __init__(
         self,
@@ -123,27 +137,6 @@ class KeepaliveMonitor:
         self._clock = clock
         self.round_trips: list[float | None] = []
         self.ended_by: str | None = None  # why the monitor ended on its own ("closed: ...")
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start pinging on the running loop (call from a coroutine); a second call is a no-op."""
-        if self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="keepalive-monitor")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        await _stop_task(task, "keepalive monitor")
-
-    def cancel(self) -> None:
-        """Stop without waiting, from a path that cannot await (the session's last-ditch shutdown)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
 
     async def round_trip(self) -> float | None:
         """One ping: seconds until its pong, or None when none came within `timeout`.
