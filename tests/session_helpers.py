@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interview_kit.assessment import Assessor, OpenAIAssessor
+from interview_kit.assessment import (
+    AssessmentError,
+    AssessmentPrompt,
+    AssessmentReport,
+    Assessor,
+    OpenAIAssessor,
+)
 from interview_kit.config import SessionConfig
 from interview_kit.emulator import Emulator
 from interview_kit.flow import PHASE_ORDER
@@ -139,3 +145,27 @@ class FakeRealtime:
 
     def purposes(self) -> list[str]:
         return [e["response"]["metadata"]["purpose"] for e in self.received if e["type"] == "response.create"]
+
+
+class RaisingAssessor(Assessor):
+    """Every report fails, as a service that is down."""
+
+    name = "raising"
+    model = "broken-model"
+
+    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        raise AssessmentError("the assessment service is down")
+
+
+class SlowAssessor(Assessor):
+    """Never answers within the session's report timeout."""
+
+    name = "slow"
+    model = "slow-model"
+
+    async def assess(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        raise AssertionError("the async path must be used")

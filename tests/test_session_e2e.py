@@ -9,13 +9,18 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from session_helpers import FAKE_KEY, Run, assert_folder_complete, assert_phases_in_order, fast, run_interview
+from session_helpers import (
+    FAKE_KEY,
+    RaisingAssessor,
+    Run,
+    SlowAssessor,
+    assert_folder_complete,
+    assert_phases_in_order,
+    fast,
+    run_interview,
+)
 
 from interview_kit.assessment import (
-    AssessmentError,
-    AssessmentPrompt,
-    AssessmentReport,
-    Assessor,
     HeuristicAssessor,
 )
 from interview_kit.config import SessionConfig
@@ -119,13 +124,6 @@ async def test_drop_during_summary_saves_the_report(tmp_path: Path) -> None:
     assert_folder_complete(run)
 
 
-class RaisingAssessor(Assessor):
-    name = "raising"
-    model = "broken-model"
-
-    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        raise AssessmentError("the assessment service is down")
-
 
 async def test_failing_assessor_speaks_fallback_then_goodbye(tmp_path: Path) -> None:
     scenario = fast("default", speed=30)
@@ -139,19 +137,6 @@ async def test_failing_assessor_speaks_fallback_then_goodbye(tmp_path: Path) -> 
     assert run.of("report.failed")
     assert_folder_complete(run)
 
-
-class SlowAssessor(Assessor):
-    """Never answers within the session's report timeout."""
-
-    name = "slow"
-    model = "slow-model"
-
-    async def assess(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        await asyncio.sleep(30)
-        raise AssertionError("unreachable")
-
-    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        raise AssertionError("the async path must be used")
 
 
 async def test_report_timeout_speaks_fallback(tmp_path: Path) -> None:

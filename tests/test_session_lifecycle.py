@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 import websockets
-from session_helpers import FOLDER_FILES, RUN_TIMEOUT, FakeRealtime, Run, assert_folder_complete
+from session_helpers import (
+    FOLDER_FILES,
+    RUN_TIMEOUT,
+    FakeRealtime,
+    RaisingAssessor,
+    Run,
+    SlowAssessor,
+    assert_folder_complete,
+)
 
 from interview_kit.assessment import (
-    AssessmentError,
-    AssessmentPrompt,
-    AssessmentReport,
-    Assessor,
     HeuristicAssessor,
     OpenAIAssessor,
     fallback_summary,
@@ -91,17 +95,6 @@ async def test_a_request_the_flow_gave_up_on_is_never_sent_late(tmp_path: Path) 
         ("question", "interviewing"), ("summary", "summary_sending"), ("goodbye", "goodbye_sending")]
     assert_folder_complete(run, secret="sk-lifecycle-key-1")
 
-
-class SlowAssessor(Assessor):
-    name = "slow"
-    model = "slow-model"
-
-    async def assess(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        await asyncio.sleep(30)
-        raise AssertionError("unreachable")
-
-    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        raise AssertionError("the async path must be used")
 
 
 async def test_stop_while_the_report_runs_does_not_wait_for_the_report_budget(tmp_path: Path) -> None:
@@ -219,13 +212,6 @@ def test_the_default_assessor_leaves_room_for_retries_inside_the_report_budget(t
     assert assessor.timeout * (assessor.max_retries + 1) == pytest.approx(40.0)
     assert assessor.max_retries >= 1
 
-
-class RaisingAssessor(Assessor):
-    name = "raising"
-    model = "broken-model"
-
-    def assess_sync(self, turns: object, prompt: AssessmentPrompt | str) -> AssessmentReport:
-        raise AssessmentError("the assessment service is down")
 
 
 async def test_the_fallback_line_speaks_the_prompts_language(tmp_path: Path) -> None:
