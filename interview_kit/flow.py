@@ -1,8 +1,11 @@
 """The end-of-interview assessment flow as a pure state machine (sans-I/O).
 
 `AssessmentFlow` takes inputs (a trigger, a response created / played / done with its id and purpose,
-the report ready or failed, a tick with the current time) and returns the actions the session must
-take (turn turn-taking off, ask for a spoken line, start or abandon the report, end the session). It
+the report ready or failed, an answer heard, the candidate starting to speak, a tick with the current
+time) and returns the actions the session must take (interrupt the interviewer, cancel its response,
+silence the simulated candidate, turn turn-taking off, ask for a spoken line, start or abandon the
+report, end the session). The interview's own rules live here too: the question and minute limits,
+barge-in only while interviewing, and a button or limit trigger cutting the interviewer off. It
 never sleeps, reads a clock or touches a socket: every input carries ``now``. Every transition is
 recorded with its time and reason; an input that does not fit the current phase is recorded and
 ignored, never raised; every waiting phase has a timeout, checked on `tick`.
@@ -17,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from interview_kit.records import INTERVIEW_PURPOSES, Rec, TriggerSource
 
 
 class Phase(StrEnum):
@@ -74,9 +79,28 @@ class FlowSettings:
     timeouts: FlowTimeouts = field(default_factory=FlowTimeouts)
     ack_text: str = "Thank you. I'm preparing your assessment now; it will take a moment."
     goodbye_text: str = "That's everything. Thank you for your time, and goodbye."
+    max_questions: int | None = None  # answers heard while interviewing before a ``limit`` trigger
+    max_minutes: float | None = None  # session minutes before a ``limit`` trigger
 
 
 # --- actions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InterruptSpeech:
+    """Stop the interviewer's audio now, and truncate its item to what the candidate heard."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class CancelResponse:
+    """Cancel the interviewer's response in progress (``response.cancel``)."""
+
+
+@dataclass(frozen=True)
+class SilenceCandidate:
+    """The simulated candidate stops talking and answers nothing more."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,8 @@ class EndSession:
     outcome: str  # complete | failed | disconnected
 
 
-Action = DisableTurnTaking | RequestResponse | StartReport | AbandonReport | EndSession
+Action = (InterruptSpeech | CancelResponse | SilenceCandidate | DisableTurnTaking | RequestResponse
+          | StartReport | AbandonReport | EndSession)
 
 
 @dataclass(frozen=True)
@@ -144,7 +169,6 @@ _SPEAKING = {
     "summary": (Phase.SUMMARY_SPEAKING,),
     "goodbye": (Phase.GOODBYE_SPEAKING,),
 }
-_INTERVIEW_PURPOSES = frozenset({"auto", "question"})
 _AFTER_CREATED = {
     "ack": Phase.ACK_GENERATING, "summary": Phase.SUMMARY_SPEAKING, "goodbye": Phase.GOODBYE_SPEAKING,
 }
@@ -155,8 +179,8 @@ Observer = Callable[[str, dict[str, Any]], None]
 class AssessmentFlow:
     """The assessment state machine. Feed it inputs; carry out the actions it returns.
 
-    ``observer(kind, record)`` (optional) hears each ``phase`` transition, ``timeout`` and
-    ``flow.ignored`` record as it happens, e.g. to write it to the event log.
+    ``observer(kind, record)`` (optional) hears each ``phase`` transition, ``assessment.trigger``,
+    ``timeout`` and ``flow.ignored`` record as it happens, e.g. to write it to the event log.
     """
 
     def __init__(self, settings: FlowSettings | None = None, *, now: float = 0.0,
@@ -172,6 +196,7 @@ class AssessmentFlow:
         self.report_started_at: float | None = None
         self.summary_text: str | None = None
         self.report_error: str | None = None
+        self.answers = 0  # candidate answers heard while interviewing
         self._observer = observer
         self._entered_at = now
         self._deadline: float | None = None
@@ -187,7 +212,7 @@ class AssessmentFlow:
     def wants(self, purpose: str) -> bool:
         """Whether a request for `purpose` is still wanted now: its phase is still waiting for it to be
         created. A request the flow gave up on (it timed out and moved on) must not be sent late."""
-        if purpose in _INTERVIEW_PURPOSES:
+        if purpose in INTERVIEW_PURPOSES:
             return self.phase is Phase.INTERVIEWING
         stage = _STAGE_OF_PURPOSE.get(purpose)
         if stage is None:
@@ -213,16 +238,45 @@ class AssessmentFlow:
 
     # --- inputs -----------------------------------------------------------------------------------
 
-    def trigger(self, now: float, source: str) -> list[Action]:
-        """The assessment was triggered (``tool``, ``button`` or ``limit``)."""
+    def trigger(self, now: float, source: str, *, active_purpose: str | None = None,
+                playing_purpose: str | None = None) -> list[Action]:
+        """The assessment was triggered (``tool``, ``button`` or ``limit``).
+
+        `active_purpose` / `playing_purpose`: the purpose of the response the server is generating and
+        of the one being played, if any. A button or a limit ends the interview now: the interviewer
+        is cut off mid-sentence. The model's own ``end_interview`` call is already its last word.
+        """
         if self.phase is not Phase.INTERVIEWING:
             return self._ignore(now, f"trigger:{source}", f"already {self.phase}")
         self.trigger_source, self.triggered_at = source, now
-        actions: list[Action] = [DisableTurnTaking(), RequestResponse("ack", self.settings.ack_text)]
+        self._note(Rec.TRIGGER, {"t": now, "source": source, "phase": str(self.phase)})
+        actions: list[Action] = [SilenceCandidate()]
+        if source != TriggerSource.TOOL:
+            if active_purpose in INTERVIEW_PURPOSES:
+                actions.append(CancelResponse())
+            if playing_purpose in INTERVIEW_PURPOSES:
+                actions.append(InterruptSpeech(f"trigger:{source}"))
+        actions += [DisableTurnTaking(), RequestResponse("ack", self.settings.ack_text)]
         if self.settings.report_start is ReportStart.AT_TRIGGER:
             actions.append(self._start_report(now))
         self._enter(now, Phase.TRIGGERED, f"trigger:{source}", self.settings.timeouts.response_created)
         return actions
+
+    def answer_heard(self, now: float) -> list[Action]:
+        """A candidate answer was transcribed; the question limit may end the interview."""
+        if self.phase is not Phase.INTERVIEWING:
+            return []
+        self.answers += 1
+        limit = self.settings.max_questions
+        if limit is not None and self.answers >= limit:
+            return self.trigger(now, TriggerSource.LIMIT)
+        return []
+
+    def speech_started(self, now: float, playing_purpose: str | None) -> list[Action]:
+        """The server heard the candidate start speaking: barge-in, while interviewing only."""
+        if self.phase is Phase.INTERVIEWING and playing_purpose in INTERVIEW_PURPOSES:
+            return [InterruptSpeech("speech_started")]
+        return []
 
     def response_created(self, now: float, response_id: str, purpose: str) -> list[Action]:
         """``response.created`` bound to `purpose` (only assessment purposes concern the flow)."""
@@ -312,7 +366,10 @@ class AssessmentFlow:
         return [EndSession("failed")]
 
     def tick(self, now: float) -> list[Action]:
-        """Check the timeouts."""
+        """Check the timeouts, and the minute limit."""
+        minutes = self.settings.max_minutes
+        if minutes is not None and self.phase is Phase.INTERVIEWING and now >= minutes * 60:
+            return self.trigger(now, TriggerSource.LIMIT)
         actions: list[Action] = []
         report_deadline = self._report_deadline()
         if report_deadline is not None and now >= report_deadline:
@@ -353,21 +410,22 @@ class AssessmentFlow:
         self.transitions.append(transition)
         self.phase, self._entered_at = phase, now
         self._deadline = None if timeout is None or phase in TERMINAL_PHASES else now + timeout
+        self._note(Rec.PHASE, transition.as_dict())
+
+    def _note(self, kind: str, record: dict[str, Any]) -> None:
         if self._observer is not None:
-            self._observer("phase", transition.as_dict())
+            self._observer(kind, record)
 
     def _ignore(self, now: float, what: str, why: str) -> list[Action]:
         record = {"t": now, "input": what, "why": why, "phase": str(self.phase)}
         self.ignored.append(record)
-        if self._observer is not None:
-            self._observer("flow.ignored", record)
+        self._note(Rec.FLOW_IGNORED, record)
         return []
 
     def _timeout(self, now: float, waiting_for: str, after_s: float) -> None:
         record = {"t": now, "waiting_for": waiting_for, "after_s": after_s, "phase": str(self.phase)}
         self.timeouts.append(record)
-        if self._observer is not None:
-            self._observer("timeout", record)
+        self._note(Rec.TIMEOUT, record)
 
     def _bind(self, stage: str, response_id: str) -> None:
         tracked = self._stages[stage]

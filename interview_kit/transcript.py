@@ -2,15 +2,16 @@
 assessor.
 
 An interviewer turn runs from its first to its last played sample; a candidate turn from the server's
-speech start to speech stop, mapped from input-stream milliseconds to the session clock through the
-``input_audio_buffer.append`` positions the session sent.
+speech start to speech stop, mapped from input-stream milliseconds to the session clock by the one rule of
+`interview_kit.inputclock` over the ``input_audio_buffer.append`` positions the session sent.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import Any
+
+from interview_kit.inputclock import InputClock
 
 BYTES_PER_MS = 48  # PCM16 mono 24 kHz
 
@@ -31,38 +32,11 @@ class Turn:
                 "response_id": self.response_id, "item_id": self.item_id, "purpose": self.purpose}
 
 
-class AudioClock:
-    """Maps input-stream positions (ms) to the session clock (s) via the appends sent.
-
-    Each append is noted with the position its chunk *ends* at and the time it was sent: a chunk is
-    sent once its last sample has been recorded, so that is when the stream reached that position
-    (the same contract as ``analysis``: an append's ``t`` goes with its ``audio_end_ms``).
-    """
-
-    def __init__(self, speed: float = 1.0) -> None:
-        self.speed = speed
-        self._ends: list[float] = []
-        self._times: list[float] = []
-
-    def appended(self, end_ms: float, t: float) -> None:
-        """The chunk ending at input position `end_ms` was sent at session time `t`."""
-        self._ends.append(end_ms)
-        self._times.append(t)
-
-    def to_session(self, ms: float | None) -> float | None:
-        """Session time at which the stream reached `ms`: counted back from the first append that
-        ends at or after it (forward from the last one, for a position not sent yet)."""
-        if isinstance(ms, bool) or not isinstance(ms, int | float) or not self._ends:
-            return None
-        i = min(bisect.bisect_left(self._ends, ms), len(self._ends) - 1)
-        return round(self._times[i] + (ms - self._ends[i]) / 1000.0 / self.speed, 6)
-
-
 class Transcript:
     """Collects turns from server events and playback; order is by start time."""
 
-    def __init__(self, speed: float = 1.0) -> None:
-        self.clock = AudioClock(speed)
+    def __init__(self) -> None:
+        self.clock = InputClock()
         self._interviewer: dict[str, Turn] = {}
         self._candidate: dict[str, Turn] = {}
         self._open_candidate: Turn | None = None

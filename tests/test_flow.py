@@ -11,14 +11,17 @@ from interview_kit.flow import (
     PHASE_ORDER,
     AbandonReport,
     AssessmentFlow,
+    CancelResponse,
     DisableTurnTaking,
     EndSession,
     FlowSettings,
     FlowTimeouts,
+    InterruptSpeech,
     Phase,
     ReportStart,
     ReportState,
     RequestResponse,
+    SilenceCandidate,
     StartReport,
 )
 
@@ -45,7 +48,8 @@ def speak(flow: AssessmentFlow, now: float, rid: str, purpose: str, *, done_firs
 def test_happy_path_overlap_report_ready_during_ack() -> None:
     flow = make()
     actions = flow.trigger(1.0, "tool")
-    assert actions == [DisableTurnTaking(), RequestResponse("ack", flow.settings.ack_text), StartReport()]
+    assert actions == [SilenceCandidate(), DisableTurnTaking(), RequestResponse("ack", flow.settings.ack_text),
+                       StartReport()]
     assert flow.phase is Phase.TRIGGERED and flow.report_state is ReportState.RUNNING
     assert flow.response_created(1.2, "r_ack", "ack") == []
     assert flow.phase is Phase.ACK_GENERATING
@@ -251,7 +255,7 @@ def test_observer_hears_phases_timeouts_and_ignored() -> None:
     flow.trigger(0.1, "tool")
     flow.tick(5.0)
     kinds = [k for k, _ in heard]
-    assert kinds[:2] == ["phase", "flow.ignored"] and "timeout" in kinds
+    assert kinds[:3] == ["assessment.trigger", "phase", "flow.ignored"] and "timeout" in kinds
 
 
 # --- property-based: any input sequence -------------------------------------------------------
@@ -366,3 +370,44 @@ def test_the_fallback_is_wanted_when_the_report_failed() -> None:
     flow.playback_done(0.4, "a")
     assert flow.phase is Phase.SUMMARY_SENDING
     assert flow.wants("fallback") and not flow.wants("summary")
+
+
+# --- the interview's rules: limits, barge-in, a trigger that cuts the interviewer off ------------------
+
+
+def test_question_limit_triggers_once_the_last_answer_is_heard() -> None:
+    flow = AssessmentFlow(FlowSettings(max_questions=2))
+    assert flow.answer_heard(1.0) == []
+    actions = flow.answer_heard(2.0)
+    assert flow.phase is Phase.TRIGGERED and flow.trigger_source == "limit"
+    assert RequestResponse("ack", flow.settings.ack_text) in actions
+    assert flow.answer_heard(3.0) == [] and flow.answers == 2  # answers after the trigger do not count
+
+
+def test_minute_limit_triggers_on_the_tick_that_reaches_it() -> None:
+    flow = AssessmentFlow(FlowSettings(max_minutes=0.5))
+    assert flow.tick(29.9) == [] and flow.phase is Phase.INTERVIEWING
+    flow.tick(30.0)
+    assert flow.phase is Phase.TRIGGERED and flow.trigger_source == "limit"
+
+
+def test_barge_in_interrupts_the_interviewer_only_while_interviewing() -> None:
+    flow = AssessmentFlow()
+    assert flow.speech_started(1.0, "auto") == [InterruptSpeech("speech_started")]
+    assert flow.speech_started(1.0, None) == []  # nothing playing: nothing to interrupt
+    flow.trigger(2.0, "tool")
+    assert flow.speech_started(3.0, "ack") == []  # the assessment is never interrupted
+
+
+@pytest.mark.parametrize("source", ["button", "limit"])
+def test_a_button_or_limit_cuts_the_interviewer_off(source: str) -> None:
+    flow = AssessmentFlow()
+    actions = flow.trigger(1.0, source, active_purpose="auto", playing_purpose="question")
+    assert actions[:3] == [SilenceCandidate(), CancelResponse(), InterruptSpeech(f"trigger:{source}")]
+
+
+def test_the_models_own_end_interview_call_is_not_cut_off() -> None:
+    flow = AssessmentFlow()
+    actions = flow.trigger(1.0, "tool", active_purpose="auto", playing_purpose="auto")
+    assert not any(isinstance(a, CancelResponse | InterruptSpeech) for a in actions)
+    assert actions[0] == SilenceCandidate()

@@ -1,0 +1,22 @@
+"""One clock for the whole session: the event loop's.
+
+Every time the session writes (event lines, playback moments, report durations, stalls, pings) is read
+from the running event loop's clock. In production that is ``time.monotonic`` (asyncio's loops read
+it), so nothing changes for a live interview; in the tests a fast-forwarding loop (``looptime``) makes
+a real-time interview pass in a fraction of a second without a single timing assumption changing.
+Called off the loop (a sound-card callback thread), it reads ``time.monotonic`` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+def loop_time() -> float:
+    """Seconds on the running loop's clock (``time.monotonic`` when no loop runs in this thread)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
