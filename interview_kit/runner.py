@@ -1,5 +1,6 @@
 """The ``demo`` and ``run`` subcommands: a whole interview against the built-in emulator, or a live one.
 
+Both open their interview with `interview_kit.launch.open_interview`, as the notebook panel does.
 ``demo`` hosts the emulator in its own thread (so that the ``blocking`` mode, which blocks this
 process's event loop on purpose, reproduces the original failure instead of freezing the server too),
 runs a session with the simulated candidate, prints the phase timeline as it happens, a summary table
@@ -10,65 +11,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interview_kit import launch
 from interview_kit.config import ASSESSMENT_MODES, ConfigError, SessionConfig
+from interview_kit.launch import CandidateSource, Problem, SetupError, audio_problem
+from interview_kit.records import Dir, Outcome, Rec
 
 if TYPE_CHECKING:
-    from interview_kit.scenario import Scenario
-    from interview_kit.session import InterviewSession
-
-EMULATOR_KEY = "sk-emulator-demo"  # the emulator needs none; the assessor's client insists on one
-
-
-def demo_scenario(name_or_path: str | Path, speed: float | None = None) -> Scenario:
-    """A shipped scenario or scenario file, at `speed` (None keeps the scenario's own)."""
-    from interview_kit.scenario import load_scenario
-
-    scenario = load_scenario(name_or_path)
-    if speed is None:
-        return scenario
-    if speed <= 0:
-        raise ConfigError(f"speed must be positive, got {speed:g}")
-    return dataclasses.replace(scenario, speed=float(speed))
-
-
-def emulator_config(base: SessionConfig, scenario: Scenario, choices: Mapping[str, Any]) -> SessionConfig:
-    """Session settings for an interview against the built-in emulator, shared by `demo` and the panel.
-
-    The scenario's `[client]` table applies first (e.g. slow-report's short keepalive), then its audio
-    speed and language, a placeholder key (so that a real one is never sent to the emulator), and the
-    caller's choices (assessment mode, prompt, out_dir, base_url) last.
-    """
-    fixed = {"speed": scenario.speed, "language": scenario.language, "api_key": EMULATOR_KEY,
-             "assessor": "openai"}
-    return base.with_overrides(scenario.client).with_overrides({**fixed, **choices})
-
+    from interview_kit.launch import OpenedInterview
+    from interview_kit.session import InterviewSession, SessionResult
 
 # What each side said, as the event log records it: printed as the interview goes (progress).
 _SPOKEN = {
-    "response.output_audio_transcript.done": "interviewer",
-    "conversation.item.input_audio_transcription.completed": "candidate",
+    Rec.AUDIO_TRANSCRIPT_DONE: "interviewer",
+    Rec.INPUT_TRANSCRIPT_COMPLETED: "candidate",
 }
 
+# What to do about each kind of set-up problem, in the command line's own terms.
+_NO_KEY_HINT = "(or pass --base-url for a server that needs none, e.g. `interview-kit emulator`)"
+_RUN_NO_AUDIO_HINT = ("without a sound card or a microphone, `interview-kit demo` runs a whole interview "
+                      "against the built-in emulator with a simulated candidate and no audio device")
+_DEMO_NO_AUDIO_HINT = "without a sound card, leave out --speakers (the audio then plays on a virtual clock)"
 
-def _print_progress(record: dict[str, Any]) -> None:
+
+def _print_progress(record: Mapping[str, Any]) -> None:
     """Print each spoken turn and each phase change as it happens."""
-    speaker = _SPOKEN.get(record.get("type", "")) if record.get("dir") == "in" else None
+    speaker = _SPOKEN.get(record.get("type", "")) if record.get("dir") == Dir.IN else None
     if speaker is not None:
         text = " ".join(str(record.get("data", {}).get("transcript", "")).split())
         text = text if len(text) <= 90 else text[:87] + "..."
         print(f"{record['t']:8.2f}s  {speaker:>11}: {text}", flush=True)
-    elif record.get("type") == "phase":
+    elif record.get("type") == Rec.PHASE:
         data = record.get("data", {})
         move = f"{data.get('from', '?'):>16} -> {data.get('to', '?'):<16}"
         print(f"{record['t']:8.2f}s  {move} {data.get('reason', '')}", flush=True)
-    elif record.get("type") == "assessment.trigger":
+    elif record.get("type") == Rec.TRIGGER:
         source = record.get("data", {}).get("source")
         print(f"{record['t']:8.2f}s  assessment triggered by {source}", flush=True)
 
@@ -101,6 +84,11 @@ def _summary_table(result: Any) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def _chosen(**values: Any) -> dict[str, Any]:
+    """The options given on the command line (None: not given, the settings' own value stays)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 # --- demo -------------------------------------------------------------------------------------------
 
 
@@ -117,38 +105,21 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    from interview_kit.audio import SpeakerOutput, VirtualOutput
-    from interview_kit.emulator import Emulator
-    from interview_kit.scenario import ScenarioError
-    from interview_kit.session import InterviewSession
+    def opened(interview: OpenedInterview) -> None:
+        for note in interview.notes:
+            print(note, file=sys.stderr)
+        scenario, config = interview.scenario, interview.config
+        assert scenario is not None
+        print(f"scenario {scenario.name} (speed {scenario.speed:g}), "
+              f"assessment mode {config.assessment_mode}", flush=True)
 
-    try:
-        scenario = demo_scenario(args.scenario, args.speed)
-        if args.speakers and scenario.speed != 1.0:
-            print(f"--speakers plays in real time: speed {scenario.speed:g} -> 1", file=sys.stderr)
-            scenario = dataclasses.replace(scenario, speed=1.0)
-        choices = {name: value for name, value in (
-            ("out_dir", args.out), ("assessment_mode", args.assessment_mode), ("prompt", args.prompt),
-        ) if value is not None}
-        config = emulator_config(SessionConfig(), scenario, choices)
-    except (FileNotFoundError, ScenarioError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-    print(f"scenario {scenario.name} (speed {scenario.speed:g}), assessment mode {config.assessment_mode}",
-          flush=True)
-    with Emulator.in_thread(scenario=scenario) as emu:
-        config = dataclasses.replace(config, base_url=emu.base_url)
-        output = SpeakerOutput(None) if args.speakers else VirtualOutput(None, speed=config.speed)
-        try:  # the assessor is the session's default: OpenAIAssessor on the emulator's chat endpoint
-            session = InterviewSession(config, output=output, candidate=scenario, scenario_name=scenario.name)
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        try:
-            return _run_and_report(session)
-        finally:
-            gc.unfreeze()
+    # the assessor is the session's default: OpenAIAssessor on the emulator's chat endpoint
+    settings = _chosen(out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt)
+    return _run_and_report(
+        lambda: launch.open_interview(SessionConfig(), emulator=True, candidate=CandidateSource.SIMULATED,
+                                      scenario=args.scenario, speed=args.speed, speakers=args.speakers,
+                                      settings=settings),
+        opened=opened, no_audio_hint=_DEMO_NO_AUDIO_HINT)
 
 
 # --- run ----------------------------------------------------------------------------------------------
@@ -166,64 +137,58 @@ def add_arguments_run(parser: argparse.ArgumentParser) -> None:
 
 
 def run_main(args: argparse.Namespace) -> int:
-    from interview_kit.audio import (
-        AudioDeviceError,
-        MicrophoneInput,
-        SpeakerOutput,
-        check_input_device,
-        check_output_device,
-    )
-
     try:
         config = SessionConfig.from_toml(args.config) if args.config else SessionConfig()
-        overrides = {name: value for name, value in (
-            ("base_url", args.base_url), ("model", args.model), ("api_key_env", args.api_key_env),
-            ("out_dir", args.out), ("assessment_mode", args.assessment_mode), ("prompt", args.prompt),
-        ) if value is not None}
-        config = config.with_overrides(overrides)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if config.resolve_api_key() is None and config.is_hosted:
-        print(f"error: no API key: set {config.api_key_env} (or pass --base-url for a server that needs "
-              "none, e.g. `interview-kit emulator`)", file=sys.stderr)
-        return 2
-    try:
-        check_output_device()
-        check_input_device()
-    except AudioDeviceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
-    from interview_kit.session import InterviewSession
+    def opened(_interview: OpenedInterview) -> None:
+        print("interviewing: speak when the interviewer has asked; Ctrl-C ends the session", flush=True)
 
-    try:
-        session = InterviewSession(config, output=SpeakerOutput(None), input=MicrophoneInput())
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("interviewing: speak when the interviewer has asked; Ctrl-C ends the session", flush=True)
-    return _run_and_report(session)  # the process ends with the interview: no need to unfreeze
+    settings = _chosen(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+                       out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt)
+    return _run_and_report(
+        lambda: launch.open_interview(config, emulator=False, candidate=CandidateSource.MICROPHONE,
+                                      scenario=None, settings=settings),
+        opened=opened, no_audio_hint=_RUN_NO_AUDIO_HINT)
 
 
-def _run_and_report(session: InterviewSession) -> int:
-    """Run the session, printing turns and phases as they happen, a summary table and the folder last.
+def _run_and_report(open_interview: Callable[[], AbstractAsyncContextManager[OpenedInterview]], *,
+                    opened: Callable[[OpenedInterview], None], no_audio_hint: str) -> int:
+    """Open the interview (`open_interview()`, a `launch.open_interview` call), tell the user about it
+    (`opened`), run it, printing turns and phases as they happen, a summary table and the folder last.
 
-    Exit code: 0 complete, 1 any other outcome, 2 no audio device, 130 interrupted (folder printed).
+    Exit code: 0 complete, 1 any other outcome, 2 a set-up problem or no audio device, 130 interrupted
+    (the folder printed, if there is one).
     """
     from interview_kit.audio import AudioDeviceError
 
-    session.add_listener(_print_progress)
-    freeze_startup_heap()
+    running: list[InterviewSession] = []
+
+    async def open_and_run() -> SessionResult:
+        async with open_interview() as interview:
+            running.append(interview.session)
+            opened(interview)
+            interview.session.add_listener(_print_progress)
+            freeze_startup_heap()
+            return await interview.session.run()
+
     try:
-        result = asyncio.run(session.run())
-    except AudioDeviceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        result = asyncio.run(open_and_run())
+    except SetupError as exc:
+        hint = {Problem.NO_KEY: f" {_NO_KEY_HINT}", Problem.NO_AUDIO: f"; {no_audio_hint}"}
+        print(f"error: {exc}{hint.get(exc.problem, '')}", file=sys.stderr)
+        return 2
+    except AudioDeviceError as exc:  # a device that passed the check but would not open
+        print(f"error: {audio_problem(exc)}; {no_audio_hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if session.folder is not None:
-            print(session.folder)
+        if running and running[0].folder is not None:
+            print(running[0].folder)
         return 130
+    finally:
+        gc.unfreeze()
     print(_summary_table(result))
     print(result.folder, flush=True)
-    return 0 if result.outcome == "complete" else 1
+    return 0 if result.outcome == Outcome.COMPLETE else 1

@@ -3,8 +3,9 @@
 `InterviewSession` connects through a `RealtimeTransport` (a websocket by default), configures the
 interview, streams the candidate's audio, plays the interviewer's, and carries out what
 `AssessmentFlow` decides: interrupt, cancel, ask for a spoken line, start or abandon the report, end.
-The decisions live in the flow; the report's run in `ReportRunner`; the files in `SessionFolder`;
-the sending and receiving in `Connection`; every time comes from one clock (`clock.loop_time`).
+The decisions live in the flow; what each event means in `SessionEvents`; the report's run in
+`ReportRunner`; the files in `SessionFolder`; sending and receiving in `Connection`; every time comes
+from one clock (`clock.loop_time`).
 
 Only this module awaits. Dispatch of server events is synchronous (one handler call per frame);
 every ``response.create`` goes through the `ResponseSequencer`. Record names are ``records.Rec``.
@@ -13,10 +14,8 @@ every ``response.create`` goes through the `ResponseSequencer`. Record names are
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,9 @@ from interview_kit.flow import (
     SilenceCandidate,
     StartReport,
 )
-from interview_kit.folder import REPORT_FILE, TRANSCRIPT_FILE, SessionFolder
+from interview_kit.folder import REPORT_FILE, SessionFolder
 from interview_kit.monitor import KeepaliveMonitor, LoopLagMonitor
 from interview_kit.records import (
-    INTERVIEW_PURPOSES,
     AssessmentMode,
     Dir,
     Outcome,
@@ -65,31 +63,14 @@ from interview_kit.records import (
 from interview_kit.report_runner import ReportRunner, default_assessor
 from interview_kit.scenario import Scenario
 from interview_kit.sequencer import ResponseSequencer
+from interview_kit.session_ending import SessionEnding, SessionResult
+from interview_kit.session_events import SessionEvents
 from interview_kit.transcript import BYTES_PER_MS, Transcript
-from interview_kit.transport import CloseInfo, ConnectError, RealtimeTransport, WebsocketTransport
+from interview_kit.transport import ConnectError, RealtimeTransport, WebsocketTransport
 
 log = logging.getLogger(__name__)
 
-ACTIVE_RESPONSE_ERROR = "conversation_already_has_active_response"
-STOP_REPORT_WAIT = 2.0  # seconds a stopped session still gives a running report before abandoning it
 RecordListener = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class SessionResult:
-    """How a run ended, and where its folder is."""
-
-    outcome: str  # an Outcome
-    folder: Path
-    close_code: int | None = None
-    close_reason: str | None = None
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    phase_durations: dict[str, float] = field(default_factory=dict)
-    longest_stall_ms: float = 0.0
-    ping_rtts_ms: list[float | None] = field(default_factory=list)
-    report_duration_s: float | None = None
-    report_error: str | None = None
-    trigger_source: str | None = None
 
 
 def _chunk_ms(config: SessionConfig) -> int:
@@ -98,7 +79,7 @@ def _chunk_ms(config: SessionConfig) -> int:
     return config.chunk_ms * max(1, int(config.speed // 5))
 
 
-class InterviewSession:
+class InterviewSession(SessionEvents, SessionEnding):
     """One interview, from connect to a complete session folder.
 
     ``candidate`` given: a simulated candidate answers by voice from the scenario after each question
@@ -321,183 +302,6 @@ class InterviewSession:
             await asyncio.sleep(self.config.tick_interval)
             self._apply(self._flow.tick(self._now()))
 
-    # --- server events --------------------------------------------------------------------------------
-
-    def _dispatch(self, frame: str | bytes) -> None:
-        """One server frame: log it, bind its ids, hand it to its handler. Never raises."""
-        try:
-            event = proto.parse_server_event(frame)
-        except proto.ProtocolError as exc:
-            self._record(Dir.IN, Rec.INVALID, data={"error": str(exc), "frame": str(frame)[:200]})
-            return
-        kind = event["type"]
-        try:
-            if kind == Rec.AUDIO_DELTA:
-                self._on_audio_delta(event)
-                return
-            binding = None
-            if kind == Rec.RESPONSE_CREATED:
-                binding = self._registry.created(event)
-            elif kind == Rec.RESPONSE_DONE:
-                binding = self._registry.done(event)
-            if binding is not None:
-                rid: str | None = binding.response_id
-            elif kind.startswith("response."):
-                rid = self._registry.resolve(event) if kind not in proto.RESPONSE_OBJECT_EVENTS else None
-            else:
-                rid = proto.response_id_of(event)
-            self._record(Dir.IN, kind, response_id=rid, item_id=proto.item_id_of(event), data=event)
-            handler = _HANDLERS.get(kind)
-            if handler is not None:
-                handler(self, event, rid, binding)
-        except Exception as exc:  # a malformed event must not end the interview
-            self._error(f"dispatch {kind}", exc)
-
-    def _on_audio_delta(self, event: dict[str, Any]) -> None:
-        """The hot path (most frames are audio): decoded once, logged with its decoded size, played."""
-        rid = self._registry.resolve(event)
-        item = proto.item_id_of(event)
-        pcm = proto.audio_of(event)
-        assert self._folder is not None
-        data = {"event_id": event.get("event_id"), "output_index": event.get("output_index"),
-                "content_index": event.get("content_index")}
-        self._folder.log.record(Dir.IN, Rec.AUDIO_DELTA, response_id=rid, item_id=item,
-                                phase=self._flow.phase, nbytes=len(pcm), data=data)
-        if rid is None:
-            return
-        if item:
-            self._audio_items.setdefault(rid, item)
-        if pcm and rid not in self._finished_audio:
-            self._with_audio.add(rid)
-            self._output.enqueue(rid, pcm)
-
-    def _on_session_updated(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        assert self._session_updated is not None
-        self._session_updated.set()
-
-    def _on_response_created(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        if binding is not None:
-            assert self._sequencer is not None
-            self._sequencer.on_created(binding)
-            self._transcript.interviewer(binding.response_id, self._now(), binding.purpose)
-            self._apply(self._flow.response_created(self._now(), binding.response_id, binding.purpose))
-
-    def _on_audio_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        if rid is not None:
-            self._finish_audio(rid)
-
-    def _finish_audio(self, rid: str) -> None:
-        if rid in self._finished_audio:
-            return
-        self._finished_audio.add(rid)
-        if rid in self._with_audio:
-            self._output.finish(rid)  # playback.ended follows once its last sample has been played
-        else:  # nothing to play: complete at once
-            self._apply(self._flow.playback_done(self._now(), rid))
-
-    def _on_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        if rid is None:
-            return
-        item, final, delta = proto.item_id_of(event), event.get("transcript"), event.get("delta")
-        if event["type"] == Rec.AUDIO_TRANSCRIPT_DONE and isinstance(final, str):
-            self._transcript.interviewer_text(rid, self._now(), final=final, item_id=item)
-        elif isinstance(delta, str):
-            self._transcript.interviewer_text(rid, self._now(), delta=delta, item_id=item)
-
-    def _on_function_call(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        assert self._conn is not None
-        for call in proto.function_calls_of(event):
-            if call.call_id in self._calls_handled:
-                continue
-            self._calls_handled.add(call.call_id)
-            if call.name == proto.END_INTERVIEW_TOOL["name"]:
-                self._conn.send(proto.function_call_output(call.call_id, {"ok": True, "next": "assessment"}))
-                self._trigger(TriggerSource.TOOL)
-            else:
-                log.warning("the model called an unknown function %r", call.name)
-                self._conn.send(proto.function_call_output(call.call_id,
-                                                           {"error": f"unknown function {call.name}"}))
-
-    def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        self._on_function_call(event, rid, binding)
-        if binding is None:
-            return
-        assert self._sequencer is not None
-        self._sequencer.on_done(binding)
-        now = self._now()
-        self._transcript.interviewer(binding.response_id, now, binding.purpose)
-        self._apply(self._flow.response_done(now, binding.response_id, binding.purpose))
-        self._finish_audio(binding.response_id)
-
-    def _on_speech_started(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        now = self._now()
-        self._transcript.speech_started(proto.item_id_of(event), event.get("audio_start_ms"), now)
-        playing = self._registry.purpose(self._output.playing_response_id)
-        self._apply(self._flow.speech_started(now, playing))
-
-    def _on_speech_stopped(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        self._transcript.speech_stopped(proto.item_id_of(event), event.get("audio_end_ms"), self._now())
-
-    def _on_input_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        text = event.get("transcript")
-        if isinstance(text, str):
-            self._transcript.candidate_text(proto.item_id_of(event), text, self._now())
-            self._apply(self._flow.answer_heard(self._now()))
-
-    def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        code, message, event_id = proto.error_of(event)
-        if code == ACTIVE_RESPONSE_ERROR:
-            assert self._sequencer is not None
-            self._sequencer.on_rejected(event_id)
-            log.info("response.create rejected (active response); retrying after response.done")
-        else:
-            log.warning("server error %s: %s", code, message)
-
-    # --- local events ---------------------------------------------------------------------------------
-
-    def _on_sent(self, event: dict[str, Any], extra: dict[str, Any] | None) -> None:
-        self._record(Dir.OUT, event["type"], item_id=event.get("item_id") or None,
-                     data=event if extra is None else {**event, **extra})
-
-    def _on_closed(self, info: CloseInfo) -> None:
-        self._record(Dir.LOCAL, Rec.CONNECTION_CLOSED, data={"code": info.code, "reason": info.reason,
-                                                             "by": info.by})
-        if self._sequencer is not None:
-            self._sequencer.close()
-        if not self._flow.finished and self._outcome is None:
-            reason = f"connection closed: {info.code} {info.reason or ''}".strip()
-            self._apply(self._flow.connection_lost(self._now(), reason))
-        self._end(Outcome.DISCONNECTED)
-
-    def _on_playback(self, kind: str, rid: str, t: float, info: dict) -> None:
-        assert self._folder is not None
-        now, purpose = t - self._folder.log.t0, self._registry.purpose(rid)
-        self._record(Dir.LOCAL, kind, response_id=rid, item_id=self._audio_items.get(rid), t=now,
-                     data={"purpose": purpose, **info})
-        started = kind == Rec.PLAYBACK_STARTED
-        self._transcript.interviewer_played(rid, now, started=started)
-        if started:
-            self._apply(self._flow.playback_started(now, rid))
-            return
-        self._apply(self._flow.playback_done(now, rid))
-        if (self._candidate is not None and purpose in INTERVIEW_PURPOSES and not info.get("truncated")
-                and self._flow.phase is Phase.INTERVIEWING):
-            self._candidate.question_played()
-
-    def _on_stall(self, start: float, duration: float) -> None:
-        assert self._folder is not None
-        self._record(Dir.LOCAL, Rec.LOOP_STALL, data={"duration_ms": round(duration * 1000, 3),
-                                                      "started": round(start - self._folder.log.t0, 6)})
-
-    def _on_ping(self, rtt: float | None) -> None:
-        data = {"timeout": True} if rtt is None else {"rtt_ms": round(rtt * 1000, 3)}
-        self._record(Dir.LOCAL, Rec.PING, data=data)
-
-    def _on_flow_record(self, kind: str, record: dict[str, Any]) -> None:
-        data = {k: v for k, v in record.items() if k not in ("t", "phase")}
-        phase = record.get("to") if kind == Rec.PHASE else record.get("phase")
-        self._record(Dir.LOCAL, kind, phase=phase, t=record.get("t"), data=data)
-
     # --- the flow's actions ---------------------------------------------------------------------------
 
     def _trigger(self, source: str) -> None:
@@ -563,95 +367,6 @@ class InterviewSession:
         self._record(Dir.LOCAL, Rec.STOP_REQUESTED)
         self._end(Outcome.STOPPED)
 
-    async def _finish(self) -> None:
-        """Every exit path: wait (bounded) for the report, stop everything, write every file. The
-        files are written even when this is cancelled itself (a second Ctrl-C), then it re-raises."""
-        try:
-            await self._wind_down()
-        except BaseException:
-            for task in list(self._tasks):
-                task.cancel()
-            for monitor in (self._stall_monitor, self._keepalive):
-                if monitor is not None:
-                    monitor.cancel()
-            if self._conn is not None:
-                self._conn.abort("aborted: the session was cancelled while closing")
-            raise
-        finally:
-            self._write_final()
-
-    async def _wind_down(self) -> None:
-        if self._candidate is not None:
-            self._candidate.cancel()
-        closing = self._input.close()
-        if self._report.running:
-            budget = self._report.remaining(self.config.report_timeout)
-            if self._outcome is Outcome.STOPPED:  # the user wants out now, not after the whole budget
-                budget = min(budget, STOP_REPORT_WAIT)
-            await self._report.wait(budget)
-            why = ("the session was stopped" if self._outcome is Outcome.STOPPED
-                   else f"the session ended ({self.config.report_timeout:g} s budget)")
-            self._report.abandon(f"report generation did not finish before {why}")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(closing, 2.5)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=2.0)
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close(1000, self._outcome or "")
-        for monitor in (self._stall_monitor, self._keepalive):
-            if monitor is not None:
-                with contextlib.suppress(Exception):
-                    await monitor.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._output.close(), 2.0)
-
-    def _write_final(self) -> None:
-        """The files every run leaves, whatever happened before (synchronous: nothing can cancel it)."""
-        self._report.fail("the interview ended before the assessment" if self._report.started_at is None
-                          else "report generation did not finish")
-        complete = self._flow.phase is Phase.COMPLETE
-        self._outcome = self._outcome or (Outcome.COMPLETE if complete else Outcome.FAILED)
-        assert self._folder is not None
-        self._write(TRANSCRIPT_FILE, self._transcript.as_dict())
-        self._record(Dir.LOCAL, Rec.SESSION_ENDED, data={"outcome": self._outcome})
-        self._write_session_json(ended=True)
-        self._folder.close()
-
-    def _write_session_json(self, *, ended: bool = False) -> None:
-        assert self._folder is not None
-        info = self._conn.info if self._conn is not None else None
-        self._folder.write_session({
-            "outcome": self._outcome if ended else None,
-            "close_code": info.code if info else None, "close_reason": info.reason if info else None,
-            "closed_by": info.by if info else None, "config": self.config.to_dict(),
-            "scenario": self._scenario_name, "assessment_mode": self._mode,
-            "assessor": {"name": getattr(self.assessor, "name", type(self.assessor).__name__),
-                         "model": self.assessor.model},
-            "trigger_source": self._flow.trigger_source,
-            "phases": [t.as_dict() for t in self._flow.transitions],
-            "longest_stall_ms": self._longest_stall_ms(),
-        }, ended=ended)
-
-    def _longest_stall_ms(self) -> float:
-        return round(self._stall_monitor.longest_stall * 1000, 3) if self._stall_monitor else 0.0
-
-    def _result(self) -> SessionResult:
-        assert self._folder is not None and self._outcome is not None
-        info = self._conn.info if self._conn is not None else None
-        report = self._report.report
-        return SessionResult(
-            outcome=self._outcome, folder=self._folder.path, close_code=info.code if info else None,
-            close_reason=info.reason if info else None, phases=[t.as_dict() for t in self._flow.transitions],
-            phase_durations=self._flow.phase_durations(), longest_stall_ms=self._longest_stall_ms(),
-            ping_rtts_ms=[None if r is None else round(r * 1000, 3)
-                          for r in (self._keepalive.round_trips if self._keepalive else [])],
-            report_duration_s=self._report.duration_s, report_error=report.error if report else None,
-            trigger_source=self._flow.trigger_source,
-        )
-
     # --- helpers --------------------------------------------------------------------------------------
 
     def _turn_detection(self, turn_taking: bool) -> dict[str, Any]:
@@ -698,18 +413,3 @@ class InterviewSession:
             fn(*args)
         else:
             self._loop.call_soon_threadsafe(fn, *args)
-
-
-_HANDLERS: dict[str, Callable[..., None]] = {
-    Rec.SESSION_UPDATED: InterviewSession._on_session_updated,
-    Rec.RESPONSE_CREATED: InterviewSession._on_response_created,
-    Rec.AUDIO_DONE: InterviewSession._on_audio_done,
-    Rec.AUDIO_TRANSCRIPT_DELTA: InterviewSession._on_transcript,
-    Rec.AUDIO_TRANSCRIPT_DONE: InterviewSession._on_transcript,
-    Rec.FUNCTION_CALL_ARGUMENTS_DONE: InterviewSession._on_function_call,
-    Rec.RESPONSE_DONE: InterviewSession._on_response_done,
-    Rec.SPEECH_STARTED: InterviewSession._on_speech_started,
-    Rec.SPEECH_STOPPED: InterviewSession._on_speech_stopped,
-    Rec.INPUT_TRANSCRIPT_COMPLETED: InterviewSession._on_input_transcript,
-    Rec.SERVER_ERROR: InterviewSession._on_error,
-}

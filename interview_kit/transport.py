@@ -193,14 +193,35 @@ class InMemoryPeer:
     """The server's end of an `InMemoryTransport`: a test script or the emulator drives it.
 
     Frames are text; `send` accepts a dict (sent as JSON) for convenience. `answer_pings` False makes
-    the client's pings go unanswered (a server that stopped reading).
+    the client's pings go unanswered (a server that stopped reading); set back to True, the pings
+    held meanwhile are answered then, as by a server that reads again (the emulator's ``stall``).
     """
 
     def __init__(self, transport: InMemoryTransport) -> None:
         self._transport = transport
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()  # client -> server frames
-        self.answer_pings = True
+        self._answer_pings = True
+        self._held_pongs: list[Callable[[], None]] = []  # pongs of the pings made while not answering
         self.connected = asyncio.Event()
+
+    @property
+    def answer_pings(self) -> bool:
+        return self._answer_pings
+
+    @answer_pings.setter
+    def answer_pings(self, value: bool) -> None:
+        self._answer_pings = value
+        if value:
+            held, self._held_pongs = self._held_pongs, []
+            for answer in held:
+                answer()
+
+    def _pong(self, answer: Callable[[], None]) -> None:
+        """Answer a client's ping now, or hold it until pings are answered again."""
+        if self._answer_pings:
+            answer()
+        else:
+            self._held_pongs.append(answer)
 
     @property
     def closed(self) -> bool:
@@ -301,9 +322,8 @@ class InMemoryTransport:
             raise TransportClosed(self._info)
         loop = asyncio.get_running_loop()
         pong: asyncio.Future[float] = loop.create_future()
-        if self.peer.answer_pings:
-            start = loop.time()
-            loop.call_soon(lambda: pong.done() or pong.set_result(loop.time() - start))
+        start = loop.time()
+        self.peer._pong(lambda: loop.call_soon(lambda: pong.done() or pong.set_result(loop.time() - start)))
         return pong
 
     async def close(self, code: int = 1000, reason: str = "") -> CloseInfo:

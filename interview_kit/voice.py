@@ -11,8 +11,20 @@ import zlib
 
 import numpy as np
 
-SAMPLE_RATE = 24_000
-BYTES_PER_SAMPLE = 2
+from interview_kit.audio.format import BYTES_PER_SAMPLE, SAMPLE_RATE
+
+__all__ = [
+    "BYTES_PER_SAMPLE",  # re-exported: the format is declared once, in interview_kit.audio.format
+    "MAX_GAP_SHARE",
+    "SAMPLE_RATE",
+    "WORD_GAP_S",
+    "pcm_seconds",
+    "silence",
+    "speech_duration",
+    "synthesize",
+    "word_timings",
+]
+
 WORD_GAP_S = 0.08  # silence between words: far shorter than any VAD silence window
 MAX_GAP_SHARE = 0.25  # at fast rates the gap shrinks to this share of a word, so words stay audible
 

@@ -4,7 +4,8 @@
 on the kernel's own event loop (so other cells keep running), the panel listens to the session's
 event-log records and turns them into a live view, and errors land in the panel in plain words rather
 than as a traceback in the cell's output. What the live view shows is computed by `LiveView`, which
-holds no widgets, so it can be checked from plain Python.
+holds no widgets, so it can be checked from plain Python. The interview itself is set up by
+`interview_kit.launch.open_interview`, the same function the command line's `demo` and `run` use.
 """
 
 from __future__ import annotations
@@ -14,44 +15,60 @@ import contextlib
 import html
 import io
 import logging
-import os
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from interview_kit.analysis.vad import VadWindow
-from interview_kit.flow import PHASE_ORDER
+from interview_kit import launch
+from interview_kit.analysis.vad_padding import VadWindow
+from interview_kit.config import HOSTED_BASE_URL
+from interview_kit.flow import PHASE_ORDER, TERMINAL_PHASES
+from interview_kit.inputclock import InputClock
+from interview_kit.launch import CandidateSource, Problem, SetupError
 from interview_kit.paths import data_dir
-from interview_kit.runner import demo_scenario, emulator_config
+from interview_kit.records import ASSESSMENT_PURPOSES, AssessmentMode, Dir, Outcome, Rec, TriggerSource
+from interview_kit.transcript import Turn
 
 if TYPE_CHECKING:
     from interview_kit.audio import AudioInput
     from interview_kit.config import SessionConfig
-    from interview_kit.scenario import Scenario
     from interview_kit.session import InterviewSession, SessionResult
 
 log = logging.getLogger(__name__)
 
-HOSTED_BASE_URL = "https://api.openai.com/v1"
+
+class Target(StrEnum):
+    """Where the panel's interview goes (the panel's own choice; see `launch.open_interview`)."""
+
+    EMULATOR = "emulator"  # the built-in emulator, started for the interview
+    HOSTED = "hosted"  # the OpenAI API (a key in the environment)
+    URL = "url"  # another OpenAI-compatible server
+
+
 TARGETS: dict[str, str] = {
-    "Built-in emulator": "emulator",
-    "Hosted OpenAI API": "hosted",
-    "Other base URL": "url",
+    "Built-in emulator": Target.EMULATOR,
+    "Hosted OpenAI API": Target.HOSTED,
+    "Other base URL": Target.URL,
 }
-CANDIDATES: dict[str, str] = {"Simulated (scenario)": "simulated", "Microphone": "microphone"}
-ASSESSMENT_MODES = ("overlap", "after-ack", "blocking")
+CANDIDATES: dict[str, str] = {"Simulated (scenario)": CandidateSource.SIMULATED,
+                              "Microphone": CandidateSource.MICROPHONE}
+ASSESSMENT_MODES = tuple(str(mode) for mode in AssessmentMode)
 REFRESH_S = 0.2  # how often the elapsed time, health and transcript are redrawn while running
-EMULATOR_START_S = 30.0  # bound on starting or stopping the thread-hosted emulator
 TIMELINE_S = 120.0  # bound on drawing the timeline of the finished interview (seconds even when long)
 STOP_GRACE_S = 60.0  # how long `wait` gives a stopped session to close and write its folder
 TRANSCRIPT_TURNS = 12  # the live transcript shows the most recent turns only
 # The purposes of the assessment's own lines, labelled in the live transcript (questions are not).
-LABELLED_PURPOSES = frozenset({"ack", "summary", "fallback", "goodbye"})
+LABELLED_PURPOSES = ASSESSMENT_PURPOSES
+# What each set-up problem's fix is in the panel (the command line names its own flags instead).
+_SETUP_HINTS = {
+    Problem.NO_KEY: " (or pick the built-in emulator)",
+    Problem.NO_AUDIO: "; pick the simulated candidate, which needs no audio device",
+}
 
 
 def _shipped_names(kind: str) -> list[str]:
@@ -63,23 +80,16 @@ def _shipped_names(kind: str) -> list[str]:
 
 
 @dataclass
-class Turn:
-    """One line of the running transcript: who spoke and what, keyed by response or item id."""
-
-    role: str  # "interviewer" | "candidate"
-    key: str
-    text: str = ""
-    purpose: str | None = None
-
-
-@dataclass
 class LiveView:
     """The live state of one interview, rebuilt from the session's event-log records.
 
     The voice-to-voice gap is the analysis layer's (`analysis.metrics.voice_to_voice`): from the
     candidate's last speech (the server's `speech_stopped` `audio_end_ms` less the VAD's silence window,
-    `analysis.vad.VadWindow`, mapped onto the session clock through the input appends) to the first
-    played sample of the next response created after it.
+    `analysis.vad_padding.VadWindow`, mapped onto the session clock through the input appends by
+    `inputclock.InputClock`) to the first played sample of the next response created after it.
+
+    `turns` are `transcript.Turn`s in the order they were first heard of, with their text so far; an
+    interviewer turn is keyed by its `response_id`, a candidate turn by its `item_id`.
     """
 
     phase: str | None = None
@@ -96,7 +106,7 @@ class LiveView:
     errors: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
     outcome: str | None = None
-    _appends: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=400))  # (end_ms, t)
+    _input_clock: InputClock = field(default_factory=InputClock)  # the appends sent: input ms -> session s
     _speech_end_t: float | None = None  # the candidate's last speech end not yet answered, session clock
     _client_speech_end_t: float | None = None
     _answering: dict[str, float] = field(default_factory=dict)  # response id -> the speech end it answers
@@ -111,7 +121,7 @@ class LiveView:
         if isinstance(t, int | float):
             self.last_t = max(self.last_t, float(t))
         changed = False
-        if self.phase is None and record.get("phase") and kind != "phase":
+        if self.phase is None and record.get("phase") and kind != Rec.PHASE:
             # the flow starts in its first phase without a transition: adopt it from the records
             self.phase = str(record["phase"])
             self.phases_seen.append(self.phase)
@@ -170,22 +180,14 @@ class LiveView:
 
     def _on_append(self, record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
         end, t = data.get("audio_end_ms"), record.get("t")
-        if record.get("dir") == "out" and isinstance(end, int | float) and isinstance(t, int | float):
-            self._appends.append((float(end), float(t)))
+        if record.get("dir") == Dir.OUT and isinstance(end, int | float) and isinstance(t, int | float):
+            self._input_clock.appended(float(end), float(t))
         return False
 
     def speech_time(self, position_ms: float) -> float | None:
-        """Session time at which the input stream reached `position_ms`: interpolated between the
-        `out` appends around it, as the analysis layer's `AudioClock` does; None if not yet sent."""
-        before: tuple[float, float] | None = None
-        for end, t in self._appends:
-            if end >= position_ms:
-                if before is None or end == before[0]:
-                    return t
-                frac = (position_ms - before[0]) / (end - before[0])
-                return before[1] + frac * (t - before[1])
-            before = (end, t)
-        return None
+        """Session time at which the input stream reached `position_ms` (`inputclock.input_time` over
+        the `out` appends seen so far, the analysis layer's rule); None if not yet sent."""
+        return self._input_clock.to_session(position_ms)
 
     def _on_speech_stopped(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
         """The server's VAD placed the end of the candidate's speech (`audio_end_ms`, which counts the
@@ -237,16 +239,22 @@ class LiveView:
             # kept by id: the turn itself starts with its first transcript delta, after this event
             self._purposes[str(rid)] = str(metadata["purpose"])
             for turn in self.turns:
-                if turn.key == rid and turn.role == "interviewer":
+                if turn.response_id == rid and turn.role == "interviewer":
                     turn.purpose = self._purposes[str(rid)]
         return False
 
     def _turn(self, role: str, key: Any) -> Turn:
-        key = str(key) if key else f"{role}-{len(self.turns)}"
-        for turn in reversed(self.turns):
-            if turn.key == key and turn.role == role:
-                return turn
-        turn = Turn(role=role, key=key, purpose=self._purposes.get(key) if role == "interviewer" else None)
+        """The turn of this response (interviewer) or item (candidate); a new one for an unknown or
+        missing id."""
+        key = str(key) if key else None
+        interviewer = role == "interviewer"
+        if key is not None:
+            for turn in reversed(self.turns):
+                if turn.role == role and (turn.response_id if interviewer else turn.item_id) == key:
+                    return turn
+        turn = Turn(role, response_id=key if interviewer else None, item_id=None if interviewer else key,
+                    purpose=self._purposes.get(key) if interviewer and key else None,
+                    order=self.last_t)
         self.turns.append(turn)
         return turn
 
@@ -275,32 +283,32 @@ class LiveView:
 
 
 _HANDLERS: dict[str, Callable[[LiveView, Mapping[str, Any], Mapping[str, Any]], bool]] = {
-    "phase": LiveView._on_phase,
-    "ping": LiveView._on_ping,
-    "loop.stall": LiveView._on_stall,
-    "connection.closed": LiveView._on_closed,
-    "error": LiveView._on_error,
-    "assessment.trigger": LiveView._on_trigger,
-    "session.ended": LiveView._on_ended,
-    "input_audio_buffer.append": LiveView._on_append,
-    "input_audio_buffer.speech_stopped": LiveView._on_speech_stopped,
-    "candidate.speech_ended": LiveView._on_candidate_ended,
-    "playback.started": LiveView._on_playback_started,
-    "response.output_audio_transcript.delta": LiveView._on_transcript_delta,
-    "response.output_audio_transcript.done": LiveView._on_transcript_done,
-    "conversation.item.input_audio_transcription.completed": LiveView._on_candidate_text,
-    "response.created": LiveView._on_response_created,
+    Rec.PHASE: LiveView._on_phase,
+    Rec.PING: LiveView._on_ping,
+    Rec.LOOP_STALL: LiveView._on_stall,
+    Rec.CONNECTION_CLOSED: LiveView._on_closed,
+    Rec.ERROR: LiveView._on_error,  # the toolkit's own (dir "local") and the server's (dir "in")
+    Rec.TRIGGER: LiveView._on_trigger,
+    Rec.SESSION_ENDED: LiveView._on_ended,
+    Rec.INPUT_APPEND: LiveView._on_append,
+    Rec.SPEECH_STOPPED: LiveView._on_speech_stopped,
+    Rec.CANDIDATE_SPEECH_ENDED: LiveView._on_candidate_ended,
+    Rec.PLAYBACK_STARTED: LiveView._on_playback_started,
+    Rec.AUDIO_TRANSCRIPT_DELTA: LiveView._on_transcript_delta,
+    Rec.AUDIO_TRANSCRIPT_DONE: LiveView._on_transcript_done,
+    Rec.INPUT_TRANSCRIPT_COMPLETED: LiveView._on_candidate_text,
+    Rec.RESPONSE_CREATED: LiveView._on_response_created,
 }
-
-
-class PanelError(Exception):
-    """A problem the panel shows in plain words (bad settings, no device, no key)."""
 
 
 def plain_error(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     """One readable sentence for an exception, with any secret value removed."""
-    if isinstance(exc, PanelError | FileNotFoundError | ValueError) or type(exc).__name__ in {
-            "AudioDeviceError", "ScenarioError", "AssessmentError"}:
+    if isinstance(exc, SetupError):  # a set-up problem: its sentence, and what to do in the panel
+        text = str(exc) + _SETUP_HINTS.get(exc.problem, "")
+    elif type(exc).__name__ == "AudioDeviceError":  # a device that passed the check but would not open
+        text = launch.audio_problem(exc) + _SETUP_HINTS[Problem.NO_AUDIO]
+    elif isinstance(exc, FileNotFoundError | ValueError) or type(exc).__name__ in {
+            "ScenarioError", "AssessmentError"}:
         text = str(exc) or type(exc).__name__
     elif isinstance(exc, TimeoutError):
         text = f"timed out{': ' + str(exc) if str(exc) else ''}"
@@ -326,7 +334,7 @@ class InterviewPanel:
         self,
         config: SessionConfig | None = None,
         *,
-        target: str = "emulator",
+        target: str = Target.EMULATOR,
         scenario: str = "default",
         base_url: str | None = None,
         prompt: str | None = None,
@@ -377,14 +385,15 @@ class InterviewPanel:
         self.target = w.Dropdown(options=list(TARGETS.items()), value=target, description="Target",
                                  style=style)
         self.scenario = w.Dropdown(options=scenarios, value=scenario, description="Scenario", style=style)
-        default_url = base_url or (cfg.base_url if target == "url" else HOSTED_BASE_URL)
+        default_url = base_url or (cfg.base_url if target == Target.URL else HOSTED_BASE_URL)
         self.base_url = w.Text(value=default_url, description="Base URL", style=style,
                                layout=w.Layout(width="420px"))
         self.prompt = w.Dropdown(options=prompts, value=prompt, description="Prompt", style=style)
         mode = mode or cfg.assessment_mode
         self.mode = w.Dropdown(options=list(ASSESSMENT_MODES), value=mode, description="Assessment",
                                style=style)
-        candidate = candidate or ("microphone" if target == "hosted" else "simulated")
+        candidate = candidate or (CandidateSource.MICROPHONE if target == Target.HOSTED
+                                  else CandidateSource.SIMULATED)
         self.candidate = w.Dropdown(options=list(CANDIDATES.items()), value=candidate,
                                     description="Candidate",
                                     style=style)
@@ -432,19 +441,19 @@ class InterviewPanel:
 
     def _on_target(self, change: Mapping[str, Any]) -> None:
         target = change["new"]
-        if target == "hosted":
+        if target == Target.HOSTED:
             self.base_url.value = HOSTED_BASE_URL
-        elif target == "url" and self.base_url.value == HOSTED_BASE_URL:
+        elif target == Target.URL and self.base_url.value == HOSTED_BASE_URL:
             self.base_url.value = "http://127.0.0.1:8000/v1"
-        if target == "emulator":
-            self.candidate.value = "simulated"
+        if target == Target.EMULATOR:
+            self.candidate.value = CandidateSource.SIMULATED
         self._sync_controls()
 
     def _sync_controls(self, _change: Mapping[str, Any] | None = None) -> None:
         """Show only the settings that matter: a scenario for the emulator or a simulated candidate, a
         URL for a server, the speed only where a simulated clock exists."""
-        emulator = self.target.value == "emulator"
-        simulated = self.candidate.value == "simulated"
+        emulator = self.target.value == Target.EMULATOR
+        simulated = self.candidate.value == CandidateSource.SIMULATED
         self.scenario.layout.display = "" if emulator or simulated else "none"
         self.speed.layout.display = "" if emulator or simulated else "none"
         self.base_url.layout.display = "none" if emulator else ""
@@ -524,7 +533,7 @@ class InterviewPanel:
             why = "it has not started yet" if self.running else "no interview is running"
             self._show_error(f"Nothing to assess: {why}.", sticky=False)
             return
-        self._call(self.session.trigger_assessment, source="button")
+        self._call(self.session.trigger_assessment, source=TriggerSource.BUTTON)
 
     @property
     def muted(self) -> bool:
@@ -559,18 +568,22 @@ class InterviewPanel:
         self.timeline.value = b""
         self.status.value = "Starting…"
         self._set_running(True)
+        self._dirty = True  # the previous interview's transcript goes now, not at the first new record
         self._render()
 
     async def _run(self) -> SessionResult | None:
         """Open the target, run the session to its end, then show the folder and timeline; never raises."""
         ticker = asyncio.get_running_loop().create_task(self._tick())
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                session = await self._open_session(stack)
+            key = self.config.resolve_api_key()
+            self._secrets = (key,) if key else ()
+            async with self._open_interview() as interview:
                 if self._stop_requested:  # Stop pressed while the emulator was starting: nothing ran
                     self.status.value = "Stopped before the interview started."
                     return None
-                self.session = session
+                self._input = interview.input
+                self._input.muted = self.muted
+                self.session = session = interview.session
                 session.add_listener(self._on_record)
                 self.status.value = "Running."
                 self.result = await session.run()
@@ -588,58 +601,19 @@ class InterviewPanel:
             await self._show_timeline(Path(self.result.folder))
         return self.result
 
-    async def _open_session(self, stack: contextlib.AsyncExitStack) -> InterviewSession:
-        """Build the session for the chosen target; the emulator (if any) closes with `stack`."""
+    def _open_interview(self) -> contextlib.AbstractAsyncContextManager[launch.OpenedInterview]:
+        """The chosen interview, set up by `launch.open_interview` as the command line's are."""
         s = self.settings()
         chosen: dict[str, Any] = {"assessment_mode": s["assessment_mode"], "prompt": s["prompt"]}
         if self.out_dir is not None:
             chosen["out_dir"] = self.out_dir
-        if s["target"] == "emulator":
-            scenario = demo_scenario(s["scenario"], s["speed"] or None)
-            emu = await _start_emulator(stack, scenario)
-            config = emulator_config(self.config, scenario, {**chosen, "base_url": emu.base_url})
-            return self._simulated_session(config, scenario)
-        url = s["base_url"].strip().rstrip("/")
-        if not url.startswith(("http://", "https://", "ws://", "wss://")):
-            raise PanelError(f"The base URL must start with http:// or https:// (got {url!r}).")
-        key_env = self.config.api_key_env
-        key = self.config.api_key or os.environ.get(key_env)
-        if s["target"] == "hosted" and not key:
-            raise PanelError(f"Set {key_env} to your OpenAI API key to use the hosted API "
-                             "(or pick the built-in emulator).")
-        self._secrets = (key,) if key else ()
-        if s["candidate"] == "microphone":
-            return await self._microphone_session(self.config.with_overrides({**chosen, "base_url": url,
-                                                                               "speed": 1.0}))
-        scenario = demo_scenario(s["scenario"], s["speed"] or None)
-        config = self.config.with_overrides({**chosen, "base_url": url, "speed": scenario.speed,
-                                             "language": scenario.language})
-        return self._simulated_session(config, scenario)
-
-    def _simulated_session(self, config: SessionConfig, scenario: Scenario) -> InterviewSession:
-        """The scenario's candidate answers by voice; the interviewer plays on a virtual output."""
-        from interview_kit.audio import ScriptedVoiceInput
-        from interview_kit.session import InterviewSession
-
-        self._input = ScriptedVoiceInput(config.speed, chunk_ms=config.chunk_ms)
-        self._input.muted = self.muted
-        return InterviewSession(config, input=self._input, candidate=scenario, scenario_name=scenario.name)
-
-    async def _microphone_session(self, config: SessionConfig) -> InterviewSession:
-        """A live candidate: microphone in, speakers out (a missing device is a plain error here)."""
-        from interview_kit.audio import (
-            MicrophoneInput,
-            SpeakerOutput,
-            check_input_device,
-            check_output_device,
-        )
-        from interview_kit.session import InterviewSession
-
-        await asyncio.to_thread(check_input_device)
-        await asyncio.to_thread(check_output_device)
-        self._input = MicrophoneInput(chunk_ms=config.chunk_ms)
-        self._input.muted = self.muted
-        return InterviewSession(config, input=self._input, output=SpeakerOutput(None))
+        emulator = s["target"] == Target.EMULATOR
+        if not emulator:
+            chosen["base_url"] = s["base_url"].strip().rstrip("/")
+        return launch.open_interview(
+            self.config, emulator=emulator,
+            candidate=CandidateSource.SIMULATED if emulator else s["candidate"],
+            scenario=s["scenario"], speed=s["speed"] or None, settings=chosen)
 
     def add_listener(self, cb: Callable[[Mapping[str, Any]], None]) -> None:
         """`cb(record)` for every event-log record of every interview this panel runs, after the live
@@ -670,7 +644,7 @@ class InterviewPanel:
         self.mute_button.disabled = not running
         for control in (self.target, self.scenario, self.base_url, self.prompt, self.mode, self.speed):
             control.disabled = running
-        self.candidate.disabled = running or self.target.value == "emulator"
+        self.candidate.disabled = running or self.target.value == Target.EMULATOR
 
     def _show_error(self, message: str, *, sticky: bool = True) -> None:
         """Show a plain-words error; `sticky` ones are the run's own (kept in `error`), the others are
@@ -681,8 +655,10 @@ class InterviewPanel:
 
     def _finish(self) -> None:
         """Show the outcome and the folder (the timeline follows, drawn off the loop)."""
-        self._render()
         result = self.result
+        if self.live.outcome is None and self.live.phase is not None:  # it ran but recorded no end
+            self.live.outcome = str(result.outcome) if result is not None else Outcome.FAILED
+        self._render()
         if result is None:
             folder = self.folder
             if folder is not None:  # it ran, then stopped on an error: what it recorded is still there
@@ -692,10 +668,11 @@ class InterviewPanel:
                 self.status.value = "Not started."
             return
         outcome = str(result.outcome)
-        words = {"complete": "Interview complete.", "stopped": "Interview stopped; its folder is complete.",
-                 "disconnected": "The connection dropped.", "failed": "The interview failed."}
+        words = {Outcome.COMPLETE: "Interview complete.",
+                 Outcome.STOPPED: "Interview stopped; its folder is complete.",
+                 Outcome.DISCONNECTED: "The connection dropped.", Outcome.FAILED: "The interview failed."}
         self.status.value = f"<b>{html.escape(words.get(outcome, outcome))}</b>"
-        if outcome in ("failed", "disconnected") and not self.error:
+        if outcome in (Outcome.FAILED, Outcome.DISCONNECTED) and not self.error:
             details = self.live.errors[-1:]
             if result.close_code is not None:
                 reason = f": {result.close_reason}" if result.close_reason else ""
@@ -740,15 +717,20 @@ class InterviewPanel:
             self.transcript.value = "<br>".join(rows) or "<i>(no speech yet)</i>"
 
     def _render_phases(self) -> None:
+        """The phases in order: the current one highlighted, the visited ones ticked. Once the session
+        has ended where the flow has no end of its own (Stop mid-interview), its outcome is current."""
         order = [str(p) for p in PHASE_ORDER]
         current = self.live.phase
+        if self.live.outcome is not None and current not in TERMINAL_PHASES:
+            current = str(self.live.outcome)
         if current and current not in order:
             order.append(current)
         seen = set(self.live.phases_seen)
         items = []
         for name in order:
             if name == current:
-                color = "#b00020" if name in ("failed", "disconnected") else "#0b6e4f"
+                color = {Outcome.FAILED: "#b00020", Outcome.DISCONNECTED: "#b00020",
+                         Outcome.STOPPED: "#555555"}.get(name, "#0b6e4f")
                 items.append(f'<span style="background:{color};color:white;padding:1px 5px;'
                              f'border-radius:3px"><b>{name}</b></span>')
             elif name in seen:
@@ -756,18 +738,6 @@ class InterviewPanel:
             else:
                 items.append(f'<span style="color:#999">{name}</span>')
         self.phases_html.value = "Phase: " + " → ".join(items)
-
-
-async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) -> Any:
-    """The emulator in its own thread (so a blocked kernel loop cannot block it, as in the original
-    bug's reproduction), started and stopped off the loop; it stops when `stack` closes."""
-    from interview_kit.emulator import Emulator
-
-    emu = Emulator.in_thread(scenario=scenario)
-    await asyncio.wait_for(asyncio.to_thread(emu.__enter__), EMULATOR_START_S)
-    stack.push_async_callback(asyncio.wait_for, asyncio.to_thread(emu.__exit__, None, None, None),
-                              EMULATOR_START_S)
-    return emu
 
 
 def timeline_png(folder: str | Path, dpi: int = 90) -> bytes:

@@ -2,7 +2,8 @@
 
 `RealtimeTestClient` validates every event it sends as ``RealtimeClientEvent`` (unless sent raw, for
 bad-input tests) and every event it receives as ``RealtimeServerEvent``, so any conversation a test
-holds also checks the emulator's wire format.
+holds also checks the emulator's wire format. `InMemoryTestClient` does the same over an
+``InMemoryTransport`` served by the emulator's conversation (no socket).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from interview_kit import voice
+from interview_kit.emulator import serve_in_memory
 from interview_kit.scenario import Scenario, load_scenario, parse_scenario
+from interview_kit.transport import InMemoryTransport
 
 SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
 CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
@@ -110,6 +113,41 @@ class RealtimeTestClient:
             await self.send(
                 {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + step]).decode()}
             )
+
+
+class InMemoryTestClient(RealtimeTestClient):
+    """`RealtimeTestClient` over an ``InMemoryTransport`` whose server is the emulator's conversation.
+
+    Its waits are bounded by `STEP_TIMEOUT` seconds of the loop's clock, so on a fast-forwarding loop
+    (``@pytest.mark.looptime``) a wait that never ends fails at once instead of after 10 s."""
+
+    def __init__(self, transport: InMemoryTransport) -> None:
+        self.transport = transport
+        self.seen: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(
+        cls, scenario: str | Scenario = "default", model: str = "gpt-realtime"
+    ) -> InMemoryTestClient:
+        transport = InMemoryTransport(serve=serve_in_memory(scenario, model))
+        await transport.connect()
+        return cls(transport)
+
+    async def close(self) -> None:
+        await asyncio.wait_for(self.transport.close(), STEP_TIMEOUT)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        validate_client_event(event)
+        await self.transport.send(json.dumps(event))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.transport.send(data)  # type: ignore[arg-type]  # bytes: a binary frame
+
+    async def recv(self, limit: float = STEP_TIMEOUT) -> dict[str, Any]:
+        event = json.loads(await asyncio.wait_for(self.transport.receive(), limit))
+        validate_server_event(event)
+        self.seen.append(event)
+        return event
 
 
 def of_type(events: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:

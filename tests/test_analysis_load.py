@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from analysis_helpers import complete_session, ev, write_folder
 
-from interview_kit.analysis import SessionLoadError, load_session, load_sessions
+from interview_kit.analysis import SessionLoadError, load_session, load_sessions, session_folder
 from interview_kit.analysis import load as load_module
 
 
@@ -133,14 +133,14 @@ def test_one_strange_folder_does_not_stop_the_others(tmp_path):
 def test_an_unexpected_error_in_one_folder_is_a_load_problem(tmp_path, monkeypatch):
     write_folder(tmp_path, "a", complete_session())
     write_folder(tmp_path, "b", complete_session())
-    real = load_module.file_events
+    real = session_folder.file_events
 
     def fails_on_b(path, rows, stream_data):
         if path.parent.name == "b":
             raise MemoryError("out of memory")
         return real(path, rows, stream_data)
 
-    monkeypatch.setattr(load_module, "file_events", fails_on_b)
+    monkeypatch.setattr(session_folder, "file_events", fails_on_b)
     with pytest.warns(RuntimeWarning, match=r"skipped: .*b: cannot be read: MemoryError: out of memory"):
         loaded = load_sessions(tmp_path, workers=1)
     assert loaded.names == ["a"] and "MemoryError" in loaded.errors[0].error

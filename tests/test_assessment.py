@@ -29,6 +29,7 @@ from interview_kit.assessment import (
     retry_after_seconds,
     transcript_to_text,
 )
+from interview_kit.assessment.retry import Attempts, Wait, drive_async, drive_sync
 from interview_kit.emulator import Emulator
 from interview_kit.monitor import LoopLagMonitor
 from interview_kit.scenario import parse_scenario
@@ -293,6 +294,79 @@ async def test_missing_key_and_unreachable_server(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(AssessmentError, match="could not reach"):
         await assessor.assess(GOOD, "default")
     assert assessor.attempts == ["connection", "connection"]
+
+
+def flaky_loop(seen: list[str]) -> Attempts[str]:
+    """A retry loop like OpenAIAssessor's: ValueError is retried after a growing wait; the rest ends it."""
+    for attempt in range(3):
+        try:
+            result = yield None
+        except ValueError as exc:
+            seen.append(str(exc))
+            yield Wait(0.1 * (attempt + 1))
+            continue
+        return f"{result} after {attempt + 1}"
+    raise AssertionError("unreachable")
+
+
+def outcomes(*items: object) -> list[object]:
+    return list(items)
+
+
+def test_one_retry_loop_driven_blocking_or_awaiting() -> None:
+    """The sync and async drivers carry out the same loop: the same calls, waits and result."""
+
+    def run_sync(items: list[object]) -> tuple[object, list[str], list[float]]:
+        seen: list[str] = []
+        waits: list[float] = []
+
+        def call() -> object:
+            item = items.pop(0)
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+        try:
+            result: object = drive_sync(flaky_loop(seen), call, waits.append)
+        except Exception as exc:
+            result = exc
+        return result, seen, waits
+
+    def run_async(items: list[object]) -> tuple[object, list[str], list[float]]:
+        seen: list[str] = []
+        waits: list[float] = []
+
+        async def call() -> object:
+            item = items.pop(0)
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+
+        async def main() -> object:
+            try:
+                return await drive_async(flaky_loop(seen), call, sleep)
+            except Exception as exc:
+                return exc
+        return asyncio.run(main()), seen, waits
+
+    for run in (run_sync, run_async):
+        assert run(outcomes("ok")) == ("ok after 1", [], [])
+        assert run(outcomes(ValueError("a"), ValueError("b"), "ok")) == ("ok after 3", ["a", "b"],
+                                                                          [0.1, pytest.approx(0.2)])
+        result, seen, waits = run(outcomes(ValueError("a"), KeyError("fatal"), "never"))
+        assert isinstance(result, KeyError) and seen == ["a"] and waits == [0.1]  # not retried: out at once
+
+
+def test_assess_sync_waits_with_the_sleep_it_was_given() -> None:
+    waits: list[float] = []
+    with Emulator.in_thread(scenario(chat_500={"count": 2}), api_key=KEY) as emu:
+        assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY, backoff=0.01, sleep=waits.append)
+        report = assessor.assess_sync(GOOD, "default")
+    assert assessor.attempts == ["500", "500", "ok"] and report.scores
+    assert waits == [0.01, 0.02]  # backoff * 2**attempt, through the injected sleep
 
 
 def test_assess_sync_same_policy_against_an_emulator_thread() -> None:

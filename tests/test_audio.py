@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import sys
 import threading
 import time
@@ -67,6 +68,40 @@ def chunks_of(pcm: bytes, size: int = 4800) -> list[bytes]:
 def ramp(n: int, start: int = 1) -> bytes:
     """Distinct non-zero samples, so positions in a recording can be checked exactly."""
     return (np.arange(start, start + n) % 30000 + 1).astype("<i2").tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# The format, declared once
+
+
+def test_the_audio_format_is_declared_once() -> None:
+    from interview_kit import voice
+    from interview_kit.audio import format as fmt
+
+    assert (fmt.SAMPLE_RATE, fmt.CHANNELS, fmt.BYTES_PER_SAMPLE, fmt.BYTES_PER_MS) == (24000, 1, 2, 48)
+    assert voice.SAMPLE_RATE is fmt.SAMPLE_RATE and voice.BYTES_PER_SAMPLE is fmt.BYTES_PER_SAMPLE
+    assert audio.SAMPLE_RATE is fmt.SAMPLE_RATE
+    assert fmt.pcm_format() == {"type": "audio/pcm", "rate": 24000}
+    assert fmt.pcm_format() is not fmt.pcm_format()  # a fresh dict: callers may change theirs
+    assert fmt.samples_to_ms(24000) == 1000 and fmt.samples_to_ms(36) == 2  # whole ms, rounded
+    assert fmt.DEFAULT_CHUNK_MS * fmt.SAMPLE_RATE % 1000 == 0
+
+
+def test_the_format_imports_nothing_heavy() -> None:
+    """The pure core may import the format: it must not pull in numpy, sounddevice or the adapters."""
+    code = ("import sys; from interview_kit.audio.format import SAMPLE_RATE; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'sounddevice', 'asyncio') "
+            "or m.startswith('interview_kit.audio.') and m != 'interview_kit.audio.format'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_record_names_are_the_vocabulary() -> None:
+    from interview_kit.records import Rec
+
+    assert PLAYBACK_STARTED is Rec.PLAYBACK_STARTED and PLAYBACK_ENDED is Rec.PLAYBACK_ENDED
+    assert SPEECH_STARTED is Rec.CANDIDATE_SPEECH_STARTED and SPEECH_ENDED is Rec.CANDIDATE_SPEECH_ENDED
+    assert PLAYBACK_ENDED == "playback.ended" and SPEECH_STARTED == "candidate.speech_started"
 
 
 # ---------------------------------------------------------------------------------------------

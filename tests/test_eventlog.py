@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
+import logging
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -250,3 +254,275 @@ def test_urls_lose_their_credentials_and_a_key_variables_name_stays() -> None:
     assert "hunter2-pw" in url_secrets(url) and url_secrets("https://example.com/v1") == []
     cleaned = redact({"api_key_env": "OPENAI_API_KEY", "api_key": "sk-real-123", "x-api-key": "v"})
     assert cleaned == {"api_key_env": "OPENAI_API_KEY", "api_key": REDACTED, "x-api-key": REDACTED}
+
+
+# --- the fast path: the same records and lines as the generic walk -----------------------------------
+
+B64 = base64.b64encode(bytes(range(256)) * 10).decode()  # 2560 bytes of "audio"
+
+
+class Kind(StrEnum):
+    AUDIO = "response.output_audio.delta"
+    PHASE = "interviewing"
+    IN = "in"
+
+
+Call = tuple[tuple, dict]
+
+
+def both_paths(tmp_path: Path, calls: list[Call], secrets: list[str]) -> tuple[list[dict], bytes, list[str]]:
+    """Write `calls` through a fast log and a generic (``fast=False``) one on the same fake clocks, assert
+    that records and files are the same, and return the records, the file and the calls of the fast log
+    that fell back to the generic walk (their types)."""
+    from interview_kit import eventlog
+
+    generic = eventlog.reference_record
+    fallbacks: list[str] = []
+    out = []
+    for fast in (True, False):
+        clock, wall = FakeClock(10.0), FakeClock(1_700_000_000.0)
+        path = tmp_path / f"{'fast' if fast else 'generic'}.jsonl"
+        if fast:
+            eventlog.reference_record = lambda *a, **k: fallbacks.append(str(a[1])) or generic(*a, **k)
+        try:
+            with EventLog(path, secrets=secrets, clock=clock, wall=wall, fast=fast) as log:
+                recs = []
+                for i, (args, kwargs) in enumerate(calls):
+                    clock.t, wall.t = 10.0 + i * 0.0371, 1_700_000_000.0 + i * 0.0371
+                    recs.append(log.record(*args, **kwargs))
+        finally:
+            eventlog.reference_record = generic
+        out.append((recs, path.read_bytes()))
+    (fast_recs, fast_raw), (generic_recs, generic_raw) = out
+    assert fast_raw == generic_raw
+    assert fast_recs == generic_recs
+    for a, b in zip(fast_recs, generic_recs, strict=True):
+        assert list(a) == list(b)  # the field order too
+    return fast_recs, fast_raw, fallbacks
+
+
+def session_audio_delta(event_id: str = "event_1", rid: str = "resp_1") -> Call:
+    """The call the session's audio hot path makes (payload decoded and counted by the session)."""
+    return ((Kind.IN, Kind.AUDIO), {"response_id": rid, "item_id": "item_1", "phase": Kind.PHASE,
+                                    "nbytes": 4800,
+                                    "data": {"event_id": event_id, "output_index": 0, "content_index": 0}})
+
+
+RESPONSE_DONE = {
+    "type": "response.done", "event_id": "event_9",
+    "response": {"object": "realtime.response", "id": "resp_1", "status": "completed", "status_details": None,
+                 "output": [{"id": "item_1", "type": "message", "role": "assistant",
+                             "content": [{"type": "output_audio", "transcript": "Hello " * 120,
+                                          "audio": B64}]}],
+                 "max_output_tokens": "inf", "usage": {"total_tokens": 288, "input_token_details": {
+                     "cached_tokens": 0, "cached_tokens_details": {"text_tokens": 0}}},
+                 "metadata": {"purpose": "question"}, "ratio": 0.25, "flags": [True, False, None, 1.5e-7]}}
+
+
+def test_fast_path_lines_equal_the_generic_walk(tmp_path: Path) -> None:
+    calls = [
+        session_audio_delta(),
+        session_audio_delta(f"event_{SECRET}"),  # a secret inside a fast-path event
+        (("in", "response.output_audio.delta"), {"response_id": "resp_1", "data": {  # the whole wire event
+            "type": "response.output_audio.delta", "event_id": "e", "response_id": "resp_1", "item_id": "i",
+            "output_index": 0, "content_index": 0, "delta": B64}}),
+        (("in", "response.output_audio_transcript.delta"), {"response_id": "resp_1", "data": {
+            "type": "response.output_audio_transcript.delta", "delta": f"Hi, {SECRET}!", "output_index": 0,
+            "at_limit": "b" * 500, "over": "b" * 501, "listed": ["b" * 500, "b" * 501]}}),
+        (("in", "response.done"), {"response_id": "resp_1", "phase": "ack_speaking", "data": RESPONSE_DONE}),
+        (("out", "input_audio_buffer.append"), {"data": {"type": "input_audio_buffer.append", "audio": B64,
+                                                         "audio_start_ms": 0, "audio_end_ms": 101.5}}),
+        (("out", "session.update"), {"data": {"session": {"audio": {"output": {"voice": "x"}}},
+                                              "tools": ({"name": "end_interview"},)}}),
+        (("local", "connection.opened"), {"data": {
+            "headers": {"Authorization": f"Bearer {SECRET}", "X-Api-Key": "k1", "api_key": "",
+                        "password": None},
+            "config": {"api_key_env": "OPENAI_API_KEY", "client_secret": {"value": "ek_1"}, "apikey": 0},
+            "url": f"wss://host/v1?key={SECRET}", "long": "x" * 490 + SECRET + "y" * 100,
+            "list": [["c" * 600], {"delta": "word " * 130}]}}),  # a nested "delta" is not audio
+        (("local", "phase"), {"phase": Kind.PHASE, "data": {"from": Kind.PHASE, "to": "triggered", "n": 3}}),
+        (("local", f"type-{SECRET}"), {"response_id": f"id-{SECRET}", "item_id": SECRET, "phase": SECRET}),
+        (("local", "playback.ended"), {"t": 1.25, "nbytes": 0, "data": {}}),
+    ]
+    recs, raw_bytes, fallbacks = both_paths(tmp_path, calls, [SECRET])
+    assert fallbacks == []  # every one of these took the fast path
+    raw = raw_bytes.decode()
+    assert SECRET not in raw and SECRET[:20] not in raw and "ek_1" not in raw
+    assert B64[:40] not in raw  # audio never reaches the file
+    assert recs[0]["data"] == {"event_id": "event_1", "output_index": 0, "content_index": 0}
+    assert recs[0]["bytes"] == 4800 and recs[1]["data"]["event_id"] == f"event_{REDACTED}"
+    assert recs[2]["bytes"] == 2560 and "delta" not in recs[2]["data"]
+    assert recs[3]["data"]["delta"] == f"Hi, {REDACTED}!" and "bytes" not in recs[3]
+    cut = "b" * 500 + "…[cut 1 chars]"
+    assert recs[3]["data"]["at_limit"] == "b" * 500 and recs[3]["data"]["over"] == cut
+    assert recs[3]["data"]["listed"] == ["b" * 500, cut]
+    part = recs[4]["data"]["response"]["output"][0]["content"][0]
+    assert recs[4]["bytes"] == 2560 and "audio" not in part and "cut 220 chars" in part["transcript"]
+    assert recs[5]["bytes"] == 2560 and recs[5]["data"]["audio_end_ms"] == 101.5
+    opened = recs[7]["data"]
+    assert opened["headers"] == {"Authorization": REDACTED, "X-Api-Key": REDACTED, "api_key": "",
+                                 "password": None}
+    assert opened["config"] == {"api_key_env": "OPENAI_API_KEY", "client_secret": REDACTED,
+                                "apikey": REDACTED}
+    assert opened["list"] == [["c" * 500 + "…[cut 100 chars]"], {"delta": "word " * 100 + "…[cut 150 chars]"}]
+    assert recs[9]["type"] == f"type-{REDACTED}" and recs[9]["item_id"] == REDACTED
+    assert recs[10]["t"] == 1.25 and recs[10]["bytes"] == 0 and recs[10]["data"] == {}
+
+
+def test_edge_values_give_the_same_line_either_way(tmp_path: Path) -> None:
+    @dataclass
+    class Part:
+        audio: bytes
+        where: Path
+
+    calls = [  # the first five are not plain JSON values: the fast path hands them to the generic walk
+        (("local", "x"), {"data": {"part": Part(b"\0" * 10, tmp_path), "kinds": {"b", "a"}}}),
+        (("local", "x"), {"data": {1: "int key"}}),
+        (("local", "x"), {"data": Config(model="m", api_key=SECRET, out=tmp_path)}),
+        (("local", "x"), {"response_id": 5}),
+        (("local", "x"), {"data": {REDACTED: 1, SECRET: 2}}),  # two keys redacted to one name
+        (("local", "x"), {"data": {"n": 10**30, "f": float("nan"), "g": 1e300 * 10}}),  # 10**30: json writes
+        (("local", "x"), {"data": {"lone": "\ud800", "a" * 600: 1, "a" * 601: 2}}),
+        session_audio_delta(event_id="e" * 600),  # the fixed shape, but too long: the walk cuts it
+    ]
+    _, raw, fallbacks = both_paths(tmp_path, calls, [SECRET])
+    assert len(fallbacks) == 5
+    written = [json.loads(line) for line in raw.decode().splitlines()]
+    assert written[0]["bytes"] == 10 and written[0]["data"]["kinds"] == ["a", "b"]
+    assert written[1]["data"] == {"1": "int key"} and written[3]["response_id"] == 5
+    assert written[2]["data"]["api_key"] == REDACTED and written[4]["data"] == {REDACTED: 2}
+    assert written[5]["data"]["n"] == 10**30 and written[5]["data"]["f"] != written[5]["data"]["f"]  # NaN
+    assert written[6]["data"]["lone"] == "\ud800" and len(written[6]["data"]) == 3
+    assert "cut 100 chars" in written[7]["data"]["event_id"]
+
+
+def test_fast_path_with_several_secrets_and_none(tmp_path: Path) -> None:
+    secrets = [SECRET, "FAKE-event", "another-secret-9"]  # one inside another: the longest goes first
+    calls = [
+        session_audio_delta(event_id="event_FAKE-event_1"),
+        (("in", "response.output_audio_transcript.delta"), {"item_id": "another-secret-9", "data": {
+            "delta": f"{SECRET} and FAKE-event and another-secret-9", "FAKE-event": ["another-secret-9"]}}),
+    ]
+    recs, raw, fallbacks = both_paths(tmp_path / "several", calls, secrets)
+    assert fallbacks == [] and not any(s.encode() in raw for s in secrets)
+    assert recs[1]["data"] == {"delta": f"{REDACTED} and {REDACTED} and {REDACTED}", REDACTED: [REDACTED]}
+    recs, raw, fallbacks = both_paths(tmp_path / "none", calls, [])
+    assert fallbacks == [] and recs[1]["item_id"] == "another-secret-9"
+
+
+plain_keys = st.sampled_from(["type", "delta", "audio", "text", "api_key", "Authorization", "api_key_env",
+                              "event_id", "x-api-key", "password", SECRET, "k"])
+plain_text = st.one_of(st.sampled_from(["", "hello", SECRET, f"a {SECRET} b", "é한국어", B64]),
+                       st.text(max_size=600))
+plain_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+              plain_text),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(plain_keys, inner, max_size=5)),
+    max_leaves=20)
+
+
+@given(event=st.dictionaries(plain_keys, plain_values, max_size=8),
+       kind=st.sampled_from(["response.output_audio.delta", "response.done", "local.thing"]),
+       ids=st.sampled_from([None, "resp_1", f"r-{SECRET}"]))
+def test_fast_path_equals_the_generic_walk_on_any_plain_event(tmp_path_factory, event, kind, ids) -> None:
+    tmp_path = tmp_path_factory.mktemp("prop")
+    call = (("in", kind), {"response_id": ids, "item_id": ids, "data": event})
+    _, _, fallbacks = both_paths(tmp_path, [call], [SECRET])
+    assert len(fallbacks) <= 1  # (two keys redacted or cut to one name)
+
+
+def test_audio_delta_hot_path_line(tmp_path: Path) -> None:
+    """The line the session writes for every audio delta: fixed shape, documented order, no audio."""
+    clock, wall = FakeClock(0.0), FakeClock(1_700_000_000.0)
+    with EventLog(tmp_path / "e.jsonl", secrets=[SECRET], clock=clock, wall=wall) as log:
+        clock.t, wall.t = 2.0000004, 1_700_000_002.0000004
+        args, kwargs = session_audio_delta()
+        log.record(*args, **kwargs)
+    line = (tmp_path / "e.jsonl").read_text()
+    assert line == ('{"t":2.0,"wall":1700000002.0,"dir":"in","type":"response.output_audio.delta",'
+                    '"response_id":"resp_1","item_id":"item_1","phase":"interviewing","bytes":4800,'
+                    '"data":{"event_id":"event_1","output_index":0,"content_index":0}}\n')
+
+
+# --- a log that cannot be written ---------------------------------------------------------------------
+
+
+class FullDisk:
+    """The log's file on a full disk: writes are buffered, every flush fails."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.flushes = 0
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        self.flushes += 1
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()
+        self.flush()  # as a real buffered file does: close flushes, and fails
+
+
+def test_a_failing_flush_is_logged_once_and_the_flush_thread_stops(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="interview_kit.eventlog")
+    log = EventLog(tmp_path / "e.jsonl", flush_interval=0.01)
+    disk = log._file = FullDisk(log._file)
+    log.record("local", "report.started")
+    log._flusher.join(timeout=30)
+    assert not log._flusher.is_alive()  # it stopped instead of failing every interval
+    assert disk.flushes == 1
+    for _ in range(3):
+        log.record("local", "tick")  # the interview goes on; nothing raises
+    log.close()  # a last flush, which fails too: not logged again
+    records = [r for r in caplog.records if r.name == "interview_kit.eventlog"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].levelno == logging.ERROR and "No space left" in records[0].getMessage()
+    assert records[0].exc_info is None  # one line, no traceback
+    assert isinstance(log.error, OSError) and log.closed
+
+
+def test_a_failing_write_is_logged_once_and_records_go_on(tmp_path: Path, caplog) -> None:
+    log = EventLog(tmp_path / "e.jsonl")
+    seen: list[dict] = []
+    log.add_listener(seen.append)
+
+    class Broken(FullDisk):
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.EIO, "I/O error")
+
+    log._file = Broken(log._file)
+    for i in range(5):
+        log.record("local", "tick", data={"i": i})
+    log.close()
+    assert [r["data"]["i"] for r in seen] == list(range(5))  # listeners (the panel) still see every record
+    records = [r for r in caplog.records if r.name == "interview_kit.eventlog"]
+    assert len(records) == 1 and "I/O error" in records[0].getMessage()
+    assert log.lines_written == 0
+
+
+# --- the hot path's decoder ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frame", [
+    '{"type": "x", "a": NaN}', '{"type": "x", "a": 1e400}', '{"type": "x", "a": "\\ud800"}',
+    b'\xef\xbb\xbf{"type": "x"}', '{"type": "x"}'.encode("utf-16"), '{"type": "x", "a": 1, "a": 2}',
+    ' {"type": "x", "n": 18446744073709551615, "f": -0.0} \n',
+])
+def test_parse_server_event_decodes_what_json_decodes(frame: str | bytes) -> None:
+    """orjson decodes the frames; what it refuses, json decodes as before."""
+    from interview_kit.protocol import parse_server_event
+
+    assert repr(parse_server_event(frame)) == repr(json.loads(frame))
+
+
+def test_parse_server_event_turns_deep_nesting_into_a_protocol_error() -> None:
+    from interview_kit.protocol import ProtocolError, parse_server_event
+
+    with pytest.raises(ProtocolError):
+        parse_server_event('{"type": "x", "a": ' + "[" * 100_000 + "]" * 100_000 + "}")

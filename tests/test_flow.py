@@ -48,8 +48,8 @@ def speak(flow: AssessmentFlow, now: float, rid: str, purpose: str, *, done_firs
 def test_happy_path_overlap_report_ready_during_ack() -> None:
     flow = make()
     actions = flow.trigger(1.0, "tool")
-    assert actions == [SilenceCandidate(), DisableTurnTaking(), RequestResponse("ack", flow.settings.ack_text),
-                       StartReport()]
+    assert actions == [SilenceCandidate(), DisableTurnTaking(),
+                       RequestResponse("ack", flow.settings.ack_text), StartReport()]
     assert flow.phase is Phase.TRIGGERED and flow.report_state is ReportState.RUNNING
     assert flow.response_created(1.2, "r_ack", "ack") == []
     assert flow.phase is Phase.ACK_GENERATING

@@ -112,3 +112,79 @@ def test_shipped_scenarios_client_tables_are_valid_settings() -> None:
 
     for name in ("default", "slow-report", "drop-during-summary", "stalled-server", "korean"):
         SessionConfig().with_overrides(load_scenario(name).client)
+
+
+class _NoPortAudio:
+    """A meta-path finder that fails `import sounddevice` as a machine without PortAudio does."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+
+
+def _cli_options() -> set[str]:
+    """Every --option some subcommand of the CLI really has."""
+    import argparse
+
+    from interview_kit.cli import build_parser
+
+    options: set[str] = set()
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= {s for a in sub._actions for s in a.option_strings if s.startswith("--")}
+    return options
+
+
+@pytest.mark.parametrize("argv", [["run"], ["demo", "--speakers"]])
+def test_no_portaudio_error_names_only_what_exists(argv: list[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: `run` without PortAudio suggested `--virtual`, a flag that does not exist."""
+    import re
+    import sys
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoPortAudio(), *sys.meta_path])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-whatever")
+    code = main([*argv, "--out", str(tmp_path / "sessions")])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2 and len(err) == 1, captured.err
+    assert "PortAudio" in err[0] and "libportaudio2" in err[0]  # what to install
+    assert "--virtual" not in err[0]
+    flags = set(re.findall(r"--[a-z][a-z-]*", err[0]))
+    assert flags <= _cli_options(), flags  # any flag it names is a real one
+    if argv == ["run"]:
+        assert "interview-kit demo" in err[0]  # the offline alternative that needs no device
+    else:
+        assert "--speakers" in err[0]
+    assert "sk-whatever" not in captured.err
+    assert not (tmp_path / "sessions").exists()  # refused before anything ran
+
+
+def test_run_and_demo_open_their_interviews_through_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`demo` and `run` set up their sessions with `launch.open_interview` (as the panel does)."""
+    import contextlib
+
+    from interview_kit import launch
+
+    calls: list[dict] = []
+
+    @contextlib.asynccontextmanager
+    async def refusing(base: object, **choices: object):  # type: ignore[no-untyped-def]
+        calls.append(choices)
+        raise launch.SetupError("stubbed set-up")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(launch, "open_interview", refusing)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-whatever")
+    assert main(["demo", "--scenario", "default", "--speed", "7", "--out", str(tmp_path)]) == 2
+    assert main(["run", "--base-url", "http://127.0.0.1:9/v1", "--prompt", "default"]) == 2
+    assert capsys.readouterr().err.count("error: stubbed set-up") == 2
+    demo, run = calls
+    assert demo["emulator"] is True and demo["candidate"] == "simulated"
+    assert demo["scenario"] == "default" and demo["speed"] == 7.0 and demo["settings"]["out_dir"] == tmp_path
+    assert run["emulator"] is False and run["candidate"] == "microphone"
+    assert run["settings"] == {"base_url": "http://127.0.0.1:9/v1", "prompt": "default"}

@@ -173,6 +173,8 @@ async def test_stop_mid_interview_ends_cleanly_with_the_folder_complete(tmp_path
     assert panel.error is None
     assert "complete" not in panel.live.phases_seen
     assert "stopped" in panel.status.value.lower()
+    # the session ended: the phase chain no longer shows it as interviewing (issue 13)
+    assert ">interviewing<" not in panel.phases_html.value and ">stopped<" in panel.phases_html.value
     assert_folder_complete(Path(result.folder), "stopped")
     assert str(result.folder) in panel.folder_html.value
 
@@ -380,3 +382,103 @@ def test_the_assessment_lines_are_labelled_in_the_transcript() -> None:
                                             ("Interviewer", "ack", "Preparing your assessment.")]
     panel._render()
     assert "<i>(ack)</i>" in panel.transcript.value and "(question)" not in panel.transcript.value
+
+
+def test_after_the_session_ends_mid_interview_its_outcome_is_the_current_step() -> None:
+    """Stop (or an end the flow does not know) leaves the flow in `interviewing`: the chain then shows
+    `interviewing` as visited and the session's outcome as where it is."""
+    panel = InterviewPanel()
+    panel._on_record({"t": 0.0, "dir": "local", "type": "phase", "phase": "interviewing",
+                      "data": {"from": None, "to": "interviewing", "reason": "start"}})
+    assert ">interviewing<" in panel.phases_html.value
+    panel._on_record({"t": 3.0, "dir": "local", "type": "session.ended", "data": {"outcome": "stopped"}})
+    assert panel.phase == "interviewing"  # the flow's own phase is still what it was
+    assert ">interviewing<" not in panel.phases_html.value and "✓ interviewing" in panel.phases_html.value
+    assert ">stopped<" in panel.phases_html.value
+    # an end of the flow's own stays the highlighted one
+    done = InterviewPanel()
+    for phase in ("interviewing", "complete"):
+        done._on_record({"t": 1.0, "dir": "local", "type": "phase", "data": {"to": phase}})
+    done._on_record({"t": 2.0, "dir": "local", "type": "session.ended", "data": {"outcome": "complete"}})
+    assert ">complete<" in done.phases_html.value
+
+
+def _refuse_to_open(monkeypatch: pytest.MonkeyPatch, calls: list[dict]) -> None:
+    """Replace `launch.open_interview` by one that records its arguments and refuses to set up."""
+    import contextlib
+
+    from interview_kit import launch
+
+    @contextlib.asynccontextmanager
+    async def refusing(base: object, **choices: object):  # type: ignore[no-untyped-def]
+        calls.append(choices)
+        await asyncio.sleep(0)
+        raise launch.SetupError("stubbed set-up")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(launch, "open_interview", refusing)
+
+
+async def test_start_clears_the_previous_transcript_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    panel = InterviewPanel()
+    panel._on_record({"t": 1.0, "dir": "in", "type": "conversation.item.input_audio_transcription.completed",
+                      "item_id": "item_1", "data": {"transcript": "An old answer."}})
+    panel._render()
+    assert "An old answer." in panel.transcript.value
+    _refuse_to_open(monkeypatch, [])
+    panel.start_button.click()
+    assert "An old answer." not in panel.transcript.value  # before the new interview has said anything
+    await panel.wait(within=10)
+    assert panel.error == "stubbed set-up"
+
+
+async def test_the_panel_and_the_cli_demo_open_interviews_through_the_same_function(
+        tmp_path: Path, scenario_file: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """One set-up: the panel's Start and `interview-kit demo` both call `launch.open_interview`."""
+    from interview_kit.cli import main
+
+    calls: list[dict] = []
+    _refuse_to_open(monkeypatch, calls)
+    panel = make_panel(tmp_path, scenario_file, assessment_mode="after-ack")
+    panel.start_button.click()
+    assert await panel.wait(within=10) is None
+    assert panel.error == "stubbed set-up" and not panel.running
+    # the CLI runs its own event loop: in a thread, as from a terminal
+    code = await asyncio.to_thread(main, ["demo", "--scenario", scenario_file, "--speed", "20",
+                                          "--assessment-mode", "after-ack", "--out", str(tmp_path / "s")])
+    assert code == 2 and "stubbed set-up" in capsys.readouterr().err
+    panel_call, demo_call = calls
+    for call in (panel_call, demo_call):  # the same interview, chosen in two places
+        assert call["emulator"] is True and call["candidate"] == "simulated"
+        assert call["scenario"] == scenario_file and call["speed"] == 20.0
+        assert call["settings"]["assessment_mode"] == "after-ack"
+
+
+def test_live_view_places_speech_with_the_one_input_clock() -> None:
+    """`LiveView.speech_time` is `inputclock.input_time` over the appends it saw."""
+    from interview_kit.inputclock import input_time
+
+    view = LiveView()
+    ends, times = [40.0, 80.0, 120.0, 200.0], [0.5, 0.54, 0.6, 0.7]
+    for end, t in zip(ends, times, strict=True):
+        view.update({"t": t, "dir": "out", "type": "input_audio_buffer.append",
+                     "data": {"audio_start_ms": end - 40, "audio_end_ms": end}})
+    view.update({"t": 0.8, "dir": "in", "type": "input_audio_buffer.append", "data": {"audio_end_ms": 999}})
+    for position in (0.0, 40.0, 60.0, 150.0, 200.0):
+        assert view.speech_time(position) == pytest.approx(input_time(ends, times, position), abs=1e-6)
+    assert view.speech_time(201.0) is None and input_time(ends, times, 201.0) is None  # not sent yet
+
+
+def test_live_view_turns_are_the_transcript_turns() -> None:
+    from interview_kit.transcript import Turn
+
+    view = LiveView()
+    view.update({"t": 1.0, "dir": "in", "type": "response.output_audio_transcript.delta", "response_id": "r1",
+                 "data": {"delta": "Hello."}})
+    view.update({"t": 2.0, "dir": "in", "type": "conversation.item.input_audio_transcription.completed",
+                 "item_id": "i1", "data": {"transcript": "Hi."}})
+    first, second = view.turns
+    assert isinstance(first, Turn) and isinstance(second, Turn)
+    assert (first.role, first.response_id, first.text) == ("interviewer", "r1", "Hello.")
+    assert (second.role, second.item_id, second.text) == ("candidate", "i1", "Hi.")

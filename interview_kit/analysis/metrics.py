@@ -14,6 +14,7 @@ import pandas as pd
 
 from interview_kit import flow
 from interview_kit.analysis.tables import SUMMARY_PURPOSES, EventParts, by_session, session_bounds
+from interview_kit.records import Purpose, Rec
 
 # The flow's phases in order (`flow.PHASE_ORDER`, the happy path), then its other ends (failed,
 # disconnected), for column order; unknown phases go after them.
@@ -61,7 +62,7 @@ def voice_to_voice_table(parts: EventParts) -> pd.DataFrame:
     for name, ev in parts.ctrl_by_session.items():
         played: dict[str, float] = {}
         for t, ty, rid in zip(ev["t"], ev["type"], ev["response_id"], strict=True):
-            if ty == "playback.started" and isinstance(rid, str):
+            if ty == Rec.PLAYBACK_STARTED and isinstance(rid, str):
                 played.setdefault(rid, t)
         segments = parts.segments(name)
         pending: dict[str, Any] | None = None  # the speech segment not yet answered
@@ -69,9 +70,9 @@ def voice_to_voice_table(parts: EventParts) -> pd.DataFrame:
             ev["t"], ev["type"], ev["response_id"], ev["item_id"], ev["data"], strict=True
         ):
             d = d if isinstance(d, dict) else {}
-            if ty == "input_audio_buffer.speech_stopped":
+            if ty == Rec.SPEECH_STOPPED:
                 pending = segments.get(d.get("item_id") or iid)
-            elif ty == "response.created":
+            elif ty == Rec.RESPONSE_CREATED:
                 rid = (d.get("response") or {}).get("id") or rid
                 segment, pending = pending, None
                 if segment is None or not isinstance(rid, str):
@@ -148,7 +149,7 @@ def assessment_gaps(s: Any) -> pd.DataFrame:
     turns = s.turns
     ctrl = _parts(s).ctrl
     rows: list[dict[str, Any]] = []
-    wanted = ("assessment.trigger", "report.started", "report.ready", "report.failed")
+    wanted = (Rec.TRIGGER, Rec.REPORT_STARTED, Rec.REPORT_READY, Rec.REPORT_FAILED)
     by_name = _split(ctrl[ctrl["type"].isin(wanted)])
     turns_by_name = _split(turns)
     for name in s.sessions["session"].astype(str):
@@ -166,20 +167,24 @@ def assessment_gaps(s: Any) -> pd.DataFrame:
         }
         for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True):
             d = d if isinstance(d, dict) else {}
-            if ty == "assessment.trigger" and np.isnan(row["trigger"]):
+            if ty == Rec.TRIGGER and np.isnan(row["trigger"]):
                 row["trigger"], row["trigger_source"] = t, d.get("source")
-            elif ty == "report.started" and np.isnan(row["report_started"]):
+            elif ty == Rec.REPORT_STARTED and np.isnan(row["report_started"]):
                 row["report_started"], row["report_mode"] = t, d.get("mode")
-            elif ty in ("report.ready", "report.failed") and np.isnan(row["report_done"]):
+            elif ty in (Rec.REPORT_READY, Rec.REPORT_FAILED) and np.isnan(row["report_done"]):
                 row["report_done"] = t
-                row["report_ok"] = ty == "report.ready"
+                row["report_ok"] = ty == Rec.REPORT_READY
                 row["report_error"] = d.get("error")
                 duration = d.get("duration_s")
                 row["report_s"] = (
                     float(duration) if isinstance(duration, int | float) else t - row["report_started"]
                 )
         mine = turns_by_name.get(name, turns.iloc[:0])
-        ack, summ, bye = _first(mine, {"ack"}), _first(mine, SUMMARY_PURPOSES), _first(mine, {"goodbye"})
+        ack, summ, bye = (
+            _first(mine, {Purpose.ACK}),
+            _first(mine, SUMMARY_PURPOSES),
+            _first(mine, {Purpose.GOODBYE}),
+        )
         row["ack_start"], row["ack_end"] = ack.get("start", np.nan), ack.get("end", np.nan)
         row["summary_start"], row["summary_end"] = summ.get("start", np.nan), summ.get("end", np.nan)
         row["summary_purpose"] = summ.get("purpose")
@@ -235,7 +240,7 @@ def timeouts(s: Any) -> pd.DataFrame:
     - `pong_to_close_s`: from the last answered ping (a `ping` line without timeout) to `close_t`.
     """
     stalls, pings, ctrl = s.stalls, s.pings, _parts(s).ctrl
-    closes = ctrl[ctrl["type"] == "connection.closed"]
+    closes = ctrl[ctrl["type"] == Rec.CONNECTION_CLOSED]
     rows = []
     stalls_by, pings_by, closes_by = _split(stalls), _split(pings), _split(closes)
     for name, meta in s.metas.items():
@@ -401,7 +406,7 @@ def summary(s: Any) -> pd.DataFrame:
 def _ended_outcome(s: Any, names: list[str]) -> pd.Series:
     """`session.ended` `data.outcome` per session, for a session.json that has none."""
     ctrl = _parts(s).ctrl
-    ended = ctrl[ctrl["type"] == "session.ended"]
+    ended = ctrl[ctrl["type"] == Rec.SESSION_ENDED]
     found = {
         str(n): (d or {}).get("outcome")
         for n, d in zip(ended["session"], ended["data"], strict=True)

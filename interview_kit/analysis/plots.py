@@ -22,9 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from interview_kit.analysis.frames import meta_columns
 from interview_kit.analysis.metrics import PHASE_ORDER, assessment_gaps
 from interview_kit.analysis.prompts import score_columns
+from interview_kit.analysis.sessions import meta_columns
+from interview_kit.records import Rec
 
 __all__ = [
     "plot_assessment_gaps",
@@ -138,7 +139,7 @@ def plot_timeline(session: Any, *, ax: Axes | None = None, title: str | None = N
     ax.scatter(answered["t"], np.full(len(answered), 2.75), s=12, color="#2ca02c", zorder=3)
     missed = pings[pings["timeout"]]
     ax.scatter(missed["t"], np.full(len(missed), 2.75), s=30, marker="x", color="red", zorder=3)
-    closes = session.events[session.events["type"] == "connection.closed"]
+    closes = session.events[session.events["type"] == Rec.CONNECTION_CLOSED]
     for t, data in zip(closes["t"], closes["data"], strict=True):
         d = data if isinstance(data, dict) else {}
         ax.axvline(t, color="black", linestyle="--", linewidth=1)
@@ -278,4 +279,3 @@ def plot_prompt_scores(
     right.grid(alpha=0.3)
     fig.suptitle(title or "prompt comparison")
     return fig
-

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from interview_kit.analysis.session_folder import REPORT_FILE, SESSION_FILE, TRANSCRIPT_FILE
+
 if TYPE_CHECKING:
     from interview_kit.assessment import AssessmentPrompt, Assessor
 
@@ -35,7 +37,7 @@ ROLE_ALIASES = {
     "candidate": "candidate",
     "user": "candidate",
 }
-NOT_TRANSCRIPTS = frozenset({"session.json", "report.json"})  # beside transcript.json in a session folder
+NOT_TRANSCRIPTS = frozenset({SESSION_FILE, REPORT_FILE})  # beside transcript.json in a session folder
 RESULT_COLUMNS = [
     "prompt",
     "transcript",
@@ -109,7 +111,7 @@ def load_transcripts(source: str | Path | Mapping[str, Any] | Iterable[Any]) -> 
                     ) from None
                 log.info("skipping %s: not a transcript (%s)", file, exc)
                 continue
-            name = file.parent.name if file.name == "transcript.json" else file.stem
+            name = file.parent.name if file.name == TRANSCRIPT_FILE else file.stem
             while name in out:
                 name += "'"
             out[name] = turns

@@ -1,5 +1,6 @@
 """The tidy tables derived from a (stacked) events frame: phases, turns, pings, stalls, and the input
-audio clock that maps the server's stream positions onto the session clock.
+audio clock that maps the server's stream positions onto the session clock (`interview_kit.inputclock`'s
+rule, applied to whole columns).
 
 Every function takes the events frame of `load_session`/`load_sessions` (with its `session` column)
 and returns one frame for all the sessions in it, so one session and a thousand go the same way.
@@ -15,17 +16,18 @@ import numpy as np
 import pandas as pd
 
 from interview_kit import flow
-from interview_kit.analysis.load import STREAM_TYPES
-from interview_kit.analysis.vad import VadWindow
+from interview_kit.analysis.session_folder import STREAM_TYPES
+from interview_kit.analysis.vad_padding import VadWindow
+from interview_kit.records import Outcome, Purpose, Rec
 
 TERMINAL_PHASES = frozenset(str(p) for p in flow.TERMINAL_PHASES)
 # An outcome of `session.ended` that ends the flow on purpose (the researcher's Stop): its last phase is
 # where the interview was stopped, not a phase left unfinished by a crash.
-DELIBERATE_OUTCOMES = frozenset({"stopped"})
-SUMMARY_PURPOSES = frozenset({"summary", "fallback"})  # a failed report speaks a fallback summary
+DELIBERATE_OUTCOMES = frozenset({Outcome.STOPPED})
+SUMMARY_PURPOSES = frozenset({Purpose.SUMMARY, Purpose.FALLBACK})  # a failed report speaks a fallback summary
 
-APPEND = "input_audio_buffer.append"
-AUDIO_DELTA = "response.output_audio.delta"
+# A wire event the session records but does not act on (so `Rec` does not name it).
+OUTPUT_ITEM_ADDED = "response.output_item.added"
 
 
 def _data(value: Any) -> Mapping[str, Any]:
@@ -52,39 +54,73 @@ def session_bounds(events: pd.DataFrame) -> pd.DataFrame:
     """Per session: `first` and `last` event times and `ended` (the `session.ended` line, else the last)."""
     g = events.groupby("session", observed=True)["t"]
     bounds = pd.DataFrame({"first": g.min(), "last": g.max()})
-    ended = events[events["type"] == "session.ended"].groupby("session", observed=True)["t"].max()
+    ended = events[events["type"] == Rec.SESSION_ENDED].groupby("session", observed=True)["t"].max()
     bounds["ended"] = ended.reindex(bounds.index).fillna(bounds["last"])
     bounds.index = bounds.index.astype(str)
     return bounds
 
 
+def input_times(ends_ms: Any, times: Any, positions_ms: Any) -> np.ndarray:
+    """`interview_kit.inputclock.input_time` over an array of positions: the session time (s) at which
+    the input stream reached each of `positions_ms`, given the appends' stream end positions `ends_ms`
+    (ascending; repeats allowed) and the session times they were sent at. NaN where `input_time` is
+    None: a NaN position, one past the last end, or no appends at all.
+
+    The same rule as `input_time`, term for term: a position at or before the first end takes the first
+    append's time; one equal to an end takes the time of that end's first append; one between two ends
+    is interpolated linearly (`numpy.interp`'s rule, written out with `searchsorted` so that repeated
+    ends and the arithmetic give `input_time`'s answers to the bit)."""
+    ends = np.asarray(ends_ms, dtype=np.float64)
+    ts = np.asarray(times, dtype=np.float64)
+    pos = np.asarray(positions_ms, dtype=np.float64)
+    out = np.full(pos.shape, np.nan)
+    if ends.size == 0:
+        return out
+    known = pos <= ends[-1]  # False for NaN too
+    p = pos[known]
+    i = np.searchsorted(ends, p, side="left")  # bisect.bisect_left
+    lo = np.maximum(i - 1, 0)
+    e0, e1, t0, t1 = ends[lo], ends[i], ts[lo], ts[i]
+    on_end = (i == 0) | (e1 == p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = t0 + (p - e0) / (e1 - e0) * (t1 - t0)
+    out[known] = np.where(on_end, t1, between)
+    return out
+
+
 class AudioClock:
     """Maps positions in the input audio stream (ms, as the server counts them in `audio_start_ms` /
-    `audio_end_ms`) onto the session clock.
+    `audio_end_ms`) onto the session clock: `interview_kit.inputclock`'s rule, for whole sessions.
 
     Bounding lines: every `out` `input_audio_buffer.append` with `data.audio_end_ms`, sent at `t`. The
     stream reached position p at the time the chunk ending at p was sent; a position inside a chunk is
-    interpolated linearly between neighbouring appends. Positions past the last append map to NaN.
+    interpolated linearly between neighbouring appends (`input_times`); one before the first append
+    takes the first append's time; one past the last append is NaN (not sent yet). As `InputClock` does
+    live, appends are taken in log order and one that does not extend the stream (a repeated or
+    out-of-order end) adds nothing.
     """
 
     def __init__(self, events: pd.DataFrame) -> None:
-        mask = (events["type"] == APPEND) & events["audio_end_ms"].notna()
+        mask = (events["type"] == Rec.INPUT_APPEND) & events["audio_end_ms"].notna()
         appends = events.loc[mask, ["session", "t", "audio_end_ms"]]
         self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name, rows in by_session(appends):
-            order = np.argsort(rows["audio_end_ms"].to_numpy(), kind="stable")
-            self._points[name] = (rows["audio_end_ms"].to_numpy()[order], rows["t"].to_numpy()[order])
+            ends, ts = rows["audio_end_ms"].to_numpy(dtype=np.float64), rows["t"].to_numpy(dtype=np.float64)
+            reached = np.concatenate(([-np.inf], np.maximum.accumulate(ends)[:-1]))
+            grows = ends > reached  # `InputClock.appended`: only a new furthest end counts
+            self._points[name] = (ends[grows], ts[grows])
+
+    def points(self, session: str) -> tuple[np.ndarray, np.ndarray]:
+        """The appends' stream end positions (ms, strictly ascending) and session times of `session`."""
+        return self._points.get(session, (np.empty(0), np.empty(0)))
+
+    def to_times(self, session: str, positions_ms: Any) -> np.ndarray:
+        """`to_t` of an array of positions (NaN where not known)."""
+        return input_times(*self.points(session), positions_ms)
 
     def to_t(self, session: str, position_ms: Any) -> float:
         """Session time (s) at which the input stream reached `position_ms`; NaN if it cannot be known."""
-        pos = _num(position_ms)
-        points = self._points.get(session)
-        if points is None or np.isnan(pos):
-            return np.nan
-        ends, ts = points
-        if pos > ends[-1]:
-            return np.nan
-        return float(np.interp(pos, ends, ts))
+        return float(self.to_times(session, _num(position_ms)))
 
 
 class EventParts:
@@ -139,7 +175,7 @@ def phases_table(events: pd.DataFrame) -> pd.DataFrame:
     for name, ev in by_session(ctrl):
         first, end = bounds.at[name, "first"], bounds.at[name, "ended"]
         moves = [
-            (t, _data(d)) for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True) if ty == "phase"
+            (t, _data(d)) for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True) if ty == Rec.PHASE
         ]
         start_phase = moves[0][1].get("from") if moves else None
         if start_phase is None:
@@ -151,7 +187,7 @@ def phases_table(events: pd.DataFrame) -> pd.DataFrame:
         for t, d in moves:
             rows.append({"session": name, **current, "end": t, "exit_reason": d.get("reason")})
             current = {"phase": d.get("to"), "start": t, "enter_reason": d.get("reason")}
-        ended = [d for ty, d in zip(ev["type"], ev["data"], strict=True) if ty == "session.ended"]
+        ended = [d for ty, d in zip(ev["type"], ev["data"], strict=True) if ty == Rec.SESSION_ENDED]
         outcomes = {_data(d).get("outcome") for d in ended}
         rows.append({"session": name, **current, "end": max(end, current["start"]), "exit_reason": None})
         rows[-1]["unfinished"] = current["phase"] not in TERMINAL_PHASES and not (
@@ -168,7 +204,7 @@ def phases_table(events: pd.DataFrame) -> pd.DataFrame:
 def pings_table(events: pd.DataFrame) -> pd.DataFrame:
     """One row per keepalive ping (`local` `ping` lines): `t` (when the pong came back or the wait
     timed out), `phase`, `rtt_s` (NaN on timeout) and `timeout`."""
-    pings = events[events["type"] == "ping"]
+    pings = events[events["type"] == Rec.PING]
     data = [_data(d) for d in pings["data"]]
     frame = pd.DataFrame(
         {
@@ -187,7 +223,7 @@ def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd
     `duration_s` (`data.duration_ms`), `phase` (the flow's phase when the stall began, from the `phase`
     lines; a stall is only logged once it is over, often in a later phase) and `logged_phase`.
     `phases`: the `phases_table` of these events if already built."""
-    stalls = events[events["type"] == "loop.stall"]
+    stalls = events[events["type"] == Rec.LOOP_STALL]
     data = [_data(d) for d in stalls["data"]]
     duration = np.array([_num(d.get("duration_ms")) / 1000.0 for d in data], dtype=float)
     logged = stalls["t"].to_numpy()
@@ -219,7 +255,7 @@ def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd
 
 def first_audio_times(events: pd.DataFrame) -> dict[tuple[str, str], float]:
     """(session, response_id) -> t of the response's first `response.output_audio.delta`."""
-    deltas = events.loc[events["type"] == AUDIO_DELTA, ["session", "response_id", "t"]]
+    deltas = events.loc[events["type"] == Rec.AUDIO_DELTA, ["session", "response_id", "t"]]
     first = deltas.groupby(["session", "response_id"], observed=True)["t"].min()
     return {(str(s), str(r)): float(t) for (s, r), t in first.items()}
 
@@ -230,11 +266,11 @@ def response_purposes(ctrl: pd.DataFrame) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for s, ty, rid, d in zip(ctrl["session"], ctrl["type"], ctrl["response_id"], ctrl["data"], strict=True):
         d = _data(d)
-        if ty in ("response.created", "response.done"):
+        if ty in (Rec.RESPONSE_CREATED, Rec.RESPONSE_DONE):
             response = _data(d.get("response"))
             rid = response.get("id") or rid
             purpose = _data(response.get("metadata")).get("purpose")
-        elif ty in ("playback.started", "playback.ended"):
+        elif ty in (Rec.PLAYBACK_STARTED, Rec.PLAYBACK_ENDED):
             purpose = d.get("purpose")
         else:
             continue
@@ -276,28 +312,28 @@ def _interviewer_turns(
         ev["t"], ev["type"], ev["response_id"], ev["item_id"], ev["data"], strict=True
     ):
         d = _data(d)
-        if ty == "response.created":
+        if ty == Rec.RESPONSE_CREATED:
             rid = _data(d.get("response")).get("id") or rid
             if isinstance(rid, str) and np.isnan(turn(rid)["created"]):
                 turn(rid)["created"] = t
-        elif ty == "response.done":
+        elif ty == Rec.RESPONSE_DONE:
             rid = _data(d.get("response")).get("id") or rid
             if isinstance(rid, str):
                 turn(rid)["status"] = _data(d.get("response")).get("status")
-        elif ty == "playback.started" and isinstance(rid, str):
+        elif ty == Rec.PLAYBACK_STARTED and isinstance(rid, str):
             if np.isnan(turn(rid)["start"]):
                 turn(rid)["start"] = t
-        elif ty == "playback.ended" and isinstance(rid, str):
+        elif ty == Rec.PLAYBACK_ENDED and isinstance(rid, str):
             row = turn(rid)
             row["end"] = t
             row["played_s"] = _num(d.get("played_ms")) / 1000.0
             row["truncated"] = bool(d.get("truncated", False))
-        elif ty == "response.output_audio_transcript.done" and isinstance(rid, str):
+        elif ty == Rec.AUDIO_TRANSCRIPT_DONE and isinstance(rid, str):
             if isinstance(d.get("transcript"), str):
                 turn(rid)["text"] = d["transcript"]
             if isinstance(iid, str):
                 turn(rid)["item_id"] = iid
-        elif ty == "response.output_item.added" and isinstance(rid, str) and isinstance(iid, str):
+        elif ty == OUTPUT_ITEM_ADDED and isinstance(rid, str) and isinstance(iid, str):
             turn(rid)["item_id"] = turn(rid)["item_id"] or iid
     for rid, row in turns.items():
         row["purpose"] = purposes.get((name, rid))
@@ -315,9 +351,9 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
     Bounding lines: `in` `input_audio_buffer.speech_started` (`data.audio_start_ms`) and
     `speech_stopped` (`data.audio_end_ms`) with the same item id. As the hosted API documents, those
     positions include the VAD's `prefix_padding_ms` and `silence_duration_ms`; the speech itself runs from
-    audio_start_ms + prefix to audio_end_ms - silence (`vad.VadWindow`, shared with the live panel), with
-    both settings read from the latest `session.update`/`session.updated` before the segment (0 when the
-    log has none). `start`/`end` are those positions on the session clock (`AudioClock`);
+    audio_start_ms + prefix to audio_end_ms - silence (`vad_padding.VadWindow`, shared with the live
+    panel), with both settings read from the latest `session.update`/`session.updated` before the segment
+    (0 when the log has none). `start`/`end` are those positions on the session clock (`AudioClock`);
     `detected`/`stopped` when the events arrived.
     """
     vad = VadWindow()
@@ -329,7 +365,7 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
         iid = d.get("item_id") or iid
         if not isinstance(iid, str):
             continue
-        if ty == "input_audio_buffer.speech_started":
+        if ty == Rec.SPEECH_STARTED:
             segments[iid] = {
                 "item_id": iid,
                 "start": clock.to_t(name, vad.speech_start_ms(_num(d.get("audio_start_ms")))),
@@ -339,7 +375,7 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
                 "silence_ms": vad.silence_ms,
                 "prefix_ms": vad.prefix_ms,
             }
-        elif ty == "input_audio_buffer.speech_stopped":
+        elif ty == Rec.SPEECH_STOPPED:
             segment = segments.setdefault(
                 iid, {"item_id": iid, "start": np.nan, "detected": np.nan, "prefix_ms": vad.prefix_ms}
             )
@@ -365,10 +401,10 @@ def _candidate_turns(
     for t, ty, iid, d in zip(ev["t"], ev["type"], ev["item_id"], ev["data"], strict=True):
         d = _data(d)
         iid = d.get("item_id") or iid
-        if ty == "conversation.item.input_audio_transcription.completed" and isinstance(iid, str):
+        if ty == Rec.INPUT_TRANSCRIPT_COMPLETED and isinstance(iid, str):
             if isinstance(d.get("transcript"), str):
                 texts[iid] = d["transcript"]
-        elif ty == "candidate.speech_started":
+        elif ty == Rec.CANDIDATE_SPEECH_STARTED:
             client.append(
                 {
                     "session": name,
@@ -383,7 +419,7 @@ def _candidate_turns(
                     "text": None,
                 }
             )
-        elif ty == "candidate.speech_ended" and client and np.isnan(client[-1]["end"]):
+        elif ty == Rec.CANDIDATE_SPEECH_ENDED and client and np.isnan(client[-1]["end"]):
             client[-1]["end"] = t
     rows = rows or client
     for row in rows:

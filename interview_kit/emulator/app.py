@@ -11,27 +11,27 @@ import hmac
 import logging
 import re
 import threading
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from interview_kit.emulator.chat import ChatEndpoint, error_response
-from interview_kit.emulator.realtime import MAX_EVENT_BYTES, RealtimeConversation
+from interview_kit.emulator.realtime import (
+    DEFAULT_MODEL,
+    MAX_EVENT_BYTES,
+    RealtimeConversation,
+    ScenarioLike,
+    as_scenario,
+)
+from interview_kit.emulator.websocket import AiohttpSocket
 from interview_kit.paths import data_dir
 from interview_kit.scenario import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger(__name__)
 
-ScenarioLike = str | Path | Scenario
 _INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
 SHIPPED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # what `?scenario=` may name: no paths
-
-
-def as_scenario(scenario: ScenarioLike) -> Scenario:
-    """A Scenario from itself, a shipped name or a path."""
-    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
 
 
 async def shipped_scenario(name: str) -> Scenario:
@@ -208,7 +208,7 @@ class Emulator:
             return error_response(400, "Expected a websocket upgrade request.", "invalid_request_error")
         await ws.prepare(request)
         conversation = RealtimeConversation(
-            ws, request, scenario, request.query.get("model") or "gpt-realtime"
+            AiohttpSocket(ws, request), scenario, request.query.get("model") or DEFAULT_MODEL
         )
         self.connections.add(conversation)
         try:

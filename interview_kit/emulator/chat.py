@@ -1,8 +1,9 @@
 """``POST /v1/chat/completions``: OpenAI-compatible requests answered by the stand-in model.
 
-Latency is the scenario's ``report_delay`` plus any ``chat_delay`` fault, in wall-clock seconds (it
-models the report model, not the conversation, so ``speed`` does not shorten it). Failures injected by
-``chat_429`` / ``chat_500`` / ``chat_malformed`` are counted per Emulator across all its clients.
+Latency is the scenario's ``report_delay`` plus any ``chat_delay`` fault, in real seconds slept on
+the loop's clock (it models the report model, not the conversation, so ``speed`` does not shorten
+it). Failures injected by ``chat_429`` / ``chat_500`` / ``chat_malformed`` are counted per Emulator
+across all its clients. Only the response's ``created`` timestamp reads the wall clock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 from aiohttp import web
 
-from interview_kit.emulator import standin
+import interview_kit.emulator.standin as standin
 from interview_kit.emulator.events import new_id
 from interview_kit.emulator.faults import ChatFaults
 from interview_kit.scenario import Scenario

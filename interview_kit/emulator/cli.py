@@ -21,7 +21,7 @@ def add_arguments_emulator(parser: argparse.ArgumentParser) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from interview_kit.emulator import Emulator
+    from interview_kit.emulator.app import Emulator
 
     emulator = Emulator(args.scenario, host=args.host, port=args.port, api_key=args.api_key)
     stop = asyncio.Event()

@@ -2,7 +2,9 @@
 
 Timing rule: times on the conversation's own timeline (``at``, ``first_audio_delay`` seconds) are
 divided by the scenario's ``speed``, like latencies and audio; times that model the network or the
-report model (``stall`` seconds, ``chat_delay``, ``retry_after``) are wall-clock seconds.
+report model (``stall`` seconds, ``chat_delay``, ``retry_after``) are real seconds, not divided by
+``speed``. Both are measured on the event loop's clock (``loop.time()``, ``asyncio.sleep``), never
+``time.monotonic``, so a fast-forwarding test loop compresses them alike.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class ChatFaults:
         self.calls = 0
 
     def next_call(self) -> tuple[float, Fault | None]:
-        """Register a call; return its extra delay (wall seconds) and the failure it gets, if any.
+        """Register a call; return its extra delay (real seconds, not divided by speed) and the
+        failure it gets, if any.
 
         Failures fire in the order they are listed, each for its first `count` calls."""
         with self._lock:

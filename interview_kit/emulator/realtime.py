@@ -1,7 +1,10 @@
 """One realtime connection: the conversation state, the client events it accepts and the events it sends.
 
 The connection runs three kinds of task: the reader (this class's `run`), the keepalive pinger, and at
-most one response at a time (`responses.ResponseRun`). Bad client input becomes an ``error`` event,
+most one response at a time (`responses.ResponseRun`, which sees this class as its `ResponseHost`).
+It talks to a `sockets.ServerSocket`, never to a websocket library: `websocket.AiohttpSocket` serves
+it on the wire, `inmemory.PeerSocket` over an ``InMemoryTransport``. Every time it keeps is on the
+event loop's clock (``loop.time()``, ``asyncio.sleep``). Bad client input becomes an ``error`` event,
 never an exception that ends the connection.
 """
 
@@ -13,11 +16,10 @@ import binascii
 import contextlib
 import json
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
 from openai.types.realtime import (
     ConversationItemAdded,
     RealtimeConversationItemAssistantMessage,
@@ -29,14 +31,16 @@ from openai.types.realtime import (
     SessionUpdatedEvent,
 )
 
-from interview_kit.emulator import events as ev
+import interview_kit.emulator.events as ev
 from interview_kit.emulator.checks import ClientEventError, check_model, field
 from interview_kit.emulator.faults import ConnectionFaults
-from interview_kit.emulator.responses import ResponseRun
+from interview_kit.emulator.items import ConversationItems
+from interview_kit.emulator.responses import ResponsePlan, ResponseRun, purpose_of
 from interview_kit.emulator.script import InterviewScript
 from interview_kit.emulator.session_config import apply_update, checked_tools, default_session, tool_names
+from interview_kit.emulator.sockets import ServerSocket
 from interview_kit.emulator.vad import EnergyVad
-from interview_kit.scenario import Fault, Scenario
+from interview_kit.scenario import Fault, Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the fram
 MIN_COMMIT_MS = 100
 BYTES_PER_MS = 48  # PCM16 24 kHz mono
 CLOSE_REPLY_TIMEOUT = 11.0  # a little over aiohttp's own 10 s wait for the client's close frame
+DEFAULT_MODEL = "gpt-realtime"
 ITEM_MODELS: dict[tuple[str, str | None], Any] = {  # the openai model of each item a client may create
     ("message", "system"): RealtimeConversationItemSystemMessage,
     ("message", "user"): RealtimeConversationItemUserMessage,
@@ -52,24 +57,26 @@ ITEM_MODELS: dict[tuple[str, str | None], Any] = {  # the openai model of each i
     ("function_call_output", None): RealtimeConversationItemFunctionCallOutput,
 }
 
+ScenarioLike = str | Path | Scenario
+
+
+def as_scenario(scenario: ScenarioLike) -> Scenario:
+    """A Scenario from itself, a shipped name or a path."""
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
 
 class RealtimeConversation:
-    """The server side of one `/v1/realtime` websocket."""
+    """The server side of one realtime connection, over any `ServerSocket`."""
 
-    def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, scenario: Scenario, model: str
-    ) -> None:
-        self.ws = ws
-        self.request = request
+    def __init__(self, socket: ServerSocket, scenario: Scenario, model: str = DEFAULT_MODEL) -> None:
+        self.socket = socket
         self.scenario = scenario
         self.loop = asyncio.get_running_loop()
         self.session = default_session(model)
         self.script = InterviewScript(scenario)
         self.faults = ConnectionFaults(scenario)
-        self.conversation_id = ev.new_id("conv")
-        self.items: dict[str, dict[str, Any]] = {}
-        self.last_item_id: str | None = None
-        self.audio_ms: dict[str, int] = {}  # assistant item id -> its audio length, for truncation
+        self._conversation_id = ev.new_id("conv")
+        self._items = ConversationItems()
         td = self.turn_detection
         self.vad = EnergyVad(
             td.get("threshold", 0.5), td.get("prefix_padding_ms", 300), td.get("silence_duration_ms", 500)
@@ -80,11 +87,10 @@ class RealtimeConversation:
         self.active: ResponseRun | None = None
         self.running = asyncio.Event()  # cleared while a `stall` fault holds the server
         self.running.set()
-        self.stalled_seconds = 0.0  # total time stalls have held the server: audio pacing shifts by it
+        self._stalled_seconds = 0.0  # total time stalls have held the server: audio pacing shifts by it
         self.closed = False
         self.started_at = self.loop.time()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pong: asyncio.Future[None] | None = None
         self._closing: asyncio.Future[None] | None = None  # set while a close waits for the reply
         self._reader: asyncio.Task[None] | None = None
         self._requests_left = 5000
@@ -113,7 +119,21 @@ class RealtimeConversation:
     def speed(self) -> float:
         return self.scenario.speed
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+    # ---- what a response sees (responses.ResponseHost) -----------------------------------------------
+
+    @property
+    def conversation_id(self) -> str:
+        return self._conversation_id
+
+    @property
+    def items(self) -> ConversationItems:
+        return self._items
+
+    @property
+    def stalled_seconds(self) -> float:
+        return self._stalled_seconds
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -130,8 +150,8 @@ class RealtimeConversation:
         if self.closed:
             return
         try:
-            await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as exc:
+            await self.socket.send_text(text)
+        except ConnectionError as exc:
             log.debug("send after close: %s", exc)
             self.closed = True
 
@@ -146,36 +166,24 @@ class RealtimeConversation:
         await self.send(ev.error_event(message, code=code, param=param, event_id=event_id, type_=type_))
 
     async def close(self, code: int, reason: str) -> None:
-        """Close with a close frame and wait (aiohttp's timeout, 10 s) for the client's reply.
-
-        The wait matters: dropping the socket while the client's frames are still unread makes the
-        kernel reset the connection, and a client whose loop was blocked then loses the close frame
-        and sees 1006 instead of the 1011 the hosted API sends.
-        """
+        """Close with a close frame and wait (bounded by the socket) for the client's reply; `run`
+        does not end before that wait is over."""
         if self.closed:
             return
         self.closed = True
         self._closing = self.loop.create_future()
         log.info("closing connection: %s %s", code, reason)
-        reader = self._reader
-        if reader is not None and reader is not asyncio.current_task() and not reader.done():
-            # aiohttp's close() from another task while receive() waits closes the socket at once,
-            # unread frames and all; stop the reader so that close() itself reads until the reply.
-            reader.cancel()
-            await asyncio.wait([reader], timeout=1.0)
         try:
             with contextlib.suppress(Exception):
-                await self.ws.close(code=code, message=reason.encode("utf-8"))
+                await self.socket.close(code, reason)
         finally:
             if not self._closing.done():
                 self._closing.set_result(None)
 
     def abort(self) -> None:
-        """Drop the TCP connection with no close frame, as a network failure would."""
+        """Drop the connection with no close frame, as a network failure would."""
         self.closed = True
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
+        self.socket.abort()
 
     async def shutdown(self) -> None:
         """Server stopping: close with 1001, or drop the connection if the client does not answer."""
@@ -194,7 +202,7 @@ class RealtimeConversation:
             self.spawn(self._timed_fault(fault, self.started_at, None))
         self._reader = self.loop.create_task(self._read_loop())
         try:
-            await asyncio.wait([self._reader])  # a cancelled reader (see close) is not our cancellation
+            await asyncio.wait([self._reader])  # however the reader ends, the connection ends with it
         finally:
             self._reader.cancel()
             self.closed = True
@@ -210,41 +218,38 @@ class RealtimeConversation:
         while not self.closed:
             if not self.running.is_set():
                 await self.running.wait()
-            msg = await self.ws.receive()
+            frame = await self.socket.receive()
             if not self.running.is_set():  # a stall began while this frame was on its way: hold it
                 await self.running.wait()
-            if msg.type is WSMsgType.TEXT:
-                await self.handle_text(msg.data)
-            elif msg.type is WSMsgType.BINARY:
+            if frame.kind == "text":
+                await self.handle_text(str(frame.data))
+            elif frame.kind == "binary":
                 await self.send_error(
                     "Binary frames are not supported; send JSON events as text frames.", "invalid_value"
                 )
-            elif msg.type is WSMsgType.PING:
-                with contextlib.suppress(Exception):
-                    await self.ws.pong(msg.data)
-            elif msg.type is WSMsgType.PONG:
-                if self._pong is not None and not self._pong.done():
-                    self._pong.set_result(None)
-            else:  # CLOSE, CLOSING, CLOSED, ERROR
-                if msg.type is WSMsgType.ERROR:
-                    log.info("websocket error: %s", msg.data)
+            elif frame.kind == "ping":
+                await self.socket.pong(frame.data)
+            else:  # closed
+                log.debug("connection ended: %s", frame.data)
                 break
 
     async def _keepalive(self) -> None:
-        """Ping every `ping_interval`; no pong within `ping_timeout` closes with 1011 (wall-clock times)."""
+        """Ping every `ping_interval`; no pong within `ping_timeout` closes with 1011 (seconds of
+        the loop's clock, not divided by speed)."""
         interval, timeout = self.scenario.ping_interval, self.scenario.ping_timeout
         while not self.closed:
             await asyncio.sleep(interval)
             await self.running.wait()
-            self._pong = self.loop.create_future()
+            if self.closed:
+                return
             try:
-                await self.ws.ping(os.urandom(4))
-            except Exception:  # the transport is gone; the reader ends the connection
+                pong = await self.socket.ping()
+            except ConnectionError:  # the connection is gone; the reader ends it
                 return
             deadline = self.loop.time() + timeout
             while True:
                 try:
-                    await asyncio.wait_for(asyncio.shield(self._pong), max(0.0, deadline - self.loop.time()))
+                    await asyncio.wait_for(asyncio.shield(pong), max(0.0, deadline - self.loop.time()))
                     break
                 except TimeoutError:
                     if self.running.is_set():
@@ -275,10 +280,12 @@ class RealtimeConversation:
         elif fault.kind == "stall":
             held = self.loop.time()
             self.running.clear()
+            self.socket.pause(True)
             try:
                 await asyncio.sleep(fault.seconds)
             finally:
-                self.stalled_seconds += self.loop.time() - held  # before anyone waiting resumes
+                self._stalled_seconds += self.loop.time() - held  # before anyone waiting resumes
+                self.socket.pause(False)
                 self.running.set()
         elif fault.kind == "error_event":
             await self.send_error(fault.message, fault.code, type_="server_error")
@@ -407,10 +414,10 @@ class RealtimeConversation:
         """Committed speech becomes a user item whose transcript is the scenario's next answer."""
         seconds = self.buffer_bytes / (BYTES_PER_MS * 1000)
         self.buffer_bytes = 0
-        previous = self.last_item_id
+        previous = self._items.last_id
         await self.send(ev.event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous))
         item = ev.user_audio_item(item_id, None)
-        self._store(item)
+        self._items.append(item)
         await self.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
         await self.send(ev.event("conversation.item.done", item=item, previous_item_id=previous))
         transcript = self.script.record_answer()
@@ -431,14 +438,10 @@ class RealtimeConversation:
         self.speech_item_id = None
         await self.send(ev.event("input_audio_buffer.cleared"))
 
-    def _store(self, item: dict[str, Any]) -> None:
-        self.items[item["id"]] = item
-        self.last_item_id = item["id"]
-
     async def _item_create(self, event: dict[str, Any]) -> None:
         item = field(event, "item", (dict,), "an object")
         previous = field(event, "previous_item_id", (str,), "a string", required=False)
-        if previous is not None and previous != "root" and previous not in self.items:
+        if previous is not None and previous != "root" and previous not in self._items:
             raise ClientEventError(
                 f"Invalid 'previous_item_id': no item with id '{previous[:64]}'.",
                 "invalid_value",
@@ -487,10 +490,10 @@ class RealtimeConversation:
         if previous == "root":  # inserted at the start: nothing precedes it
             prev = None
         else:
-            prev = self.last_item_id if previous is None else previous
+            prev = self._items.last_id if previous is None else previous
         added = ev.event("conversation.item.added", item=item, previous_item_id=prev)
         check_model(ConversationItemAdded, added, "")
-        self._store(item)
+        self._items.append(item)
         await self.send(added)
         await self.send(ev.event("conversation.item.done", item=item, previous_item_id=prev))
         if kind == "message" and item.get("role") == "user":
@@ -498,7 +501,7 @@ class RealtimeConversation:
 
     def _item(self, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         item_id = field(event, "item_id", (str,), "a string")
-        item = self.items.get(item_id)
+        item = self._items.get(item_id)
         if item is None:
             raise ClientEventError(
                 f"Item with item_id not found: {item_id[:64]}", "item_not_found", "item_id"
@@ -513,7 +516,7 @@ class RealtimeConversation:
             raise ClientEventError(
                 "Only the audio of an assistant message can be truncated.", "invalid_value", "item_id"
             )
-        duration_ms = self.audio_ms.get(item_id, 0)
+        duration_ms = self._items.audio_ms(item_id)
         if audio_end_ms < 0 or audio_end_ms > duration_ms:
             raise ClientEventError(
                 f"Audio content of {duration_ms}ms is shorter than {audio_end_ms}ms.",
@@ -528,9 +531,7 @@ class RealtimeConversation:
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
         item_id, _ = self._item(event)
-        del self.items[item_id]
-        if self.last_item_id == item_id:
-            self.last_item_id = next(reversed(self.items), None)
+        self._items.delete(item_id)
         await self.send(ev.event("conversation.item.deleted", item_id=item_id))
 
     async def _item_retrieve(self, event: dict[str, Any]) -> None:
@@ -587,13 +588,24 @@ class RealtimeConversation:
         instructions = params.get("instructions")
         line = self.script.next_line(instructions, names, in_conversation)
         modalities = params.get("output_modalities") or self.session["output_modalities"]
-        run = ResponseRun(
-            self,
-            line,
+        purpose = purpose_of(metadata, line)
+        output = self.session["audio"]["output"]
+        voice = output.get("voice")
+        latency = self.scenario.latency
+        plan = ResponsePlan(
+            line=line,
             metadata=metadata,
+            purpose=purpose,
+            echo_metadata=self.faults.echo_metadata(purpose),
             in_conversation=in_conversation,
             modality="text" if "audio" not in modalities else "audio",
+            voice=voice if isinstance(voice, str) else "alloy",
+            words_per_minute=self.scenario.interviewer.words_per_minute * float(output.get("speed") or 1.0),
+            created_delay=latency.response_created / self.speed,
+            first_audio_delay=(latency.first_audio + self.faults.first_audio_delay(purpose)) / self.speed,
+            audio_rate=self.speed * self.faults.audio_rate(purpose),
         )
+        run = ResponseRun(self, plan)
         self.active = run
         run.start()
 

@@ -1,8 +1,12 @@
 """One response of the scripted interviewer, from `response.created` to `response.done`.
 
-Audio is paced on an absolute schedule: delta k leaves at ``first_audio + k * chunk / (speed * rate)``
-measured from one loop.time() origin, so timer jitter never accumulates into drift. Transcript words
-go out with the chunk in which they start.
+A response sees its conversation through `ResponseHost` only (send events, store items, note audio,
+report its start and end), and gets everything fixed when it was asked for in a `ResponsePlan`; it
+never imports the connection's module nor touches its state.
+
+Audio is paced on an absolute schedule: delta k leaves at ``first_audio + k * chunk / audio_rate``
+measured from one ``loop.time()`` origin, so timer jitter never accumulates into drift. Transcript
+words go out with the chunk in which they start.
 """
 
 from __future__ import annotations
@@ -10,40 +14,104 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from interview_kit.emulator import events as ev
-from interview_kit.emulator import speech
+import interview_kit.emulator.events as ev
+import interview_kit.emulator.speech as speech
+from interview_kit.emulator.items import ConversationItems
 from interview_kit.emulator.script import Line
-
-if TYPE_CHECKING:
-    from interview_kit.emulator.realtime import RealtimeConversation
 
 log = logging.getLogger(__name__)
 
 AUDIO_TOKENS_PER_SECOND = 20  # roughly what the hosted API bills for output audio
 
 
+class ResponseHost(Protocol):
+    """The conversation as a response sees it: exactly the operations a response run needs."""
+
+    @property
+    def conversation_id(self) -> str: ...
+
+    @property
+    def items(self) -> ConversationItems:
+        """The conversation's items: a response appends its output item, replaces it with its final
+        state and notes its audio length there."""
+        ...
+
+    @property
+    def stalled_seconds(self) -> float:
+        """Total loop time stalls have held the server: the audio schedule shifts by it."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` as a task that ends with the connection."""
+        ...
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one event (waits out a stall; a connection already gone is not an error)."""
+        ...
+
+    async def send_text(self, text: str) -> None:
+        """Send one already serialised event, as `send`."""
+        ...
+
+    async def send_error(
+        self,
+        message: str,
+        code: str | None,
+        param: str | None = None,
+        event_id: str | None = None,
+        type_: str = "invalid_request_error",
+    ) -> None: ...
+
+    def response_started(self, run: ResponseRun) -> None:
+        """`response.created` has gone out: faults timed from a response of its purpose start now."""
+        ...
+
+    def response_finished(self, run: ResponseRun) -> None:
+        """The response is no longer active (called just before its ``response.done``, and at its end)."""
+        ...
+
+    def next_rate_limits(self, tokens: int) -> dict[str, Any]:
+        """The ``rate_limits.updated`` event that follows a response using `tokens`."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResponsePlan:
+    """What is fixed when a response is asked for. Delays are seconds of loop time (the scenario's
+    latencies already divided by its speed); `audio_rate` is audio seconds sent per loop second."""
+
+    line: Line
+    metadata: dict[str, str] | None
+    purpose: str
+    echo_metadata: bool
+    in_conversation: bool
+    modality: str  # "audio" | "text"
+    voice: str
+    words_per_minute: float
+    created_delay: float
+    first_audio_delay: float
+    audio_rate: float
+
+
+def purpose_of(metadata: dict[str, str] | None, line: Line) -> str:
+    """What a fault's `during` matches: the client's ``metadata.purpose``, else the script's label."""
+    return (metadata or {}).get("purpose") or line.label
+
+
 class ResponseRun:
     """A response in flight; `cancel` ends it early with status ``cancelled``."""
 
-    def __init__(
-        self,
-        conv: RealtimeConversation,
-        line: Line,
-        *,
-        metadata: dict[str, str] | None,
-        in_conversation: bool,
-        modality: str,
-    ) -> None:
-        self.conv = conv
-        self.line = line
-        self.metadata = metadata
-        # what a fault's `during` matches: the client's purpose, else the script's own label
-        self.purpose = (metadata or {}).get("purpose") or line.label
-        self.echo = conv.faults.echo_metadata(self.purpose)
-        self.in_conversation = in_conversation
-        self.modality = modality
+    def __init__(self, host: ResponseHost, plan: ResponsePlan) -> None:
+        self.host = host
+        self.plan = plan
+        self.line = plan.line
+        self.purpose = plan.purpose
+        self.modality = plan.modality
+        self.in_conversation = plan.in_conversation
         self.response_id = ev.new_id("resp")
         self.item_id = ev.new_id("item")
         self.call_id = ev.new_id("call")
@@ -65,7 +133,7 @@ class ResponseRun:
     # ---- control --------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = self.conv.spawn(self._run())
+        self.task = self.host.spawn(self._run())
 
     @property
     def cancellable(self) -> bool:
@@ -113,12 +181,11 @@ class ResponseRun:
             log.exception("response %s could not be closed", self.response_id)
         finally:
             self.ended = True
-            self.conv.response_finished(self)
+            self.host.response_finished(self)
             self.finished.set()
 
     async def _body(self) -> None:
-        latency = self.conv.scenario.latency
-        await asyncio.sleep(latency.response_created / self.conv.speed)
+        await asyncio.sleep(self.plan.created_delay)
         await self._send_created()
         if self.line.kind == "call":
             item = await self._function_call()
@@ -133,24 +200,23 @@ class ResponseRun:
         usage: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        voice = self.conv.session["audio"]["output"].get("voice")
         return ev.response_object(
             self.response_id,
             status=status,
-            metadata=self.metadata if self.echo else None,
+            metadata=self.plan.metadata if self.plan.echo_metadata else None,
             modalities=[self.modality],
-            conversation_id=self.conv.conversation_id if self.in_conversation else None,
+            conversation_id=self.host.conversation_id if self.in_conversation else None,
             output=output,
-            voice=voice if isinstance(voice, str) else "alloy",
+            voice=self.plan.voice,
             usage=usage,
             status_details=details,
         )
 
     async def _send_created(self, arm_faults: bool = True) -> None:
-        await self.conv.send(ev.event("response.created", response=self._response("in_progress", [])))
+        await self.host.send(ev.event("response.created", response=self._response("in_progress", [])))
         self.created_sent = True
         if arm_faults:
-            self.conv.response_started(self)
+            self.host.response_started(self)
 
     async def _send_done(
         self, status: str, item: dict[str, Any] | None, details: dict[str, Any] | None = None
@@ -160,43 +226,42 @@ class ResponseRun:
         )
         text_tokens = math.ceil(words * 1.3)
         audio_tokens = math.ceil(self.audio_seconds * AUDIO_TOKENS_PER_SECOND)
-        input_tokens = 20 + len(self.conv.items) * 12
+        input_tokens = 20 + len(self.host.items) * 12
         usage = ev.usage(input_tokens, text_tokens, audio_tokens)
         response = self._response(status, [item] if item else [], usage, details)
         # from here on the client may ask for the next response: it must not find this one active
         self.ended = True
-        self.conv.response_finished(self)
-        await self.conv.send(ev.event("response.done", response=response))
-        await self.conv.send(self.conv.next_rate_limits(usage["total_tokens"]))
+        self.host.response_finished(self)
+        await self.host.send(ev.event("response.done", response=response))
+        await self.host.send(self.host.next_rate_limits(usage["total_tokens"]))
 
     def _ids(self) -> dict[str, Any]:
         return {"response_id": self.response_id, "item_id": self.item_id, "output_index": 0}
 
     async def _add_item(self, item: dict[str, Any]) -> None:
-        await self.conv.send(
+        await self.host.send(
             ev.event("response.output_item.added", response_id=self.response_id, output_index=0, item=item)
         )
         self.item_added = True
         if self.in_conversation:
-            previous = self.conv.last_item_id
-            self.conv._store(item)
-            await self.conv.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
+            previous = self.host.items.append(item)
+            await self.host.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
 
     async def _finish_item(self, item: dict[str, Any]) -> None:
         self.item_done = True
-        await self.conv.send(
+        await self.host.send(
             ev.event("response.output_item.done", response_id=self.response_id, output_index=0, item=item)
         )
         if self.in_conversation:
-            self.conv.items[self.item_id] = item
-            await self.conv.send(ev.event("conversation.item.done", item=item))
+            self.host.items.replace(item)
+            await self.host.send(ev.event("conversation.item.done", item=item))
 
     async def _function_call(self) -> dict[str, Any]:
         name, arguments = self.line.name, self.line.arguments
         await self._add_item(ev.function_call_item(self.item_id, self.call_id, name, "", "in_progress"))
         step = max(1, math.ceil(len(arguments) / 3))
         for i in range(0, len(arguments), step):
-            await self.conv.send(
+            await self.host.send(
                 ev.event(
                     "response.function_call_arguments.delta",
                     call_id=self.call_id,
@@ -205,7 +270,7 @@ class ResponseRun:
                 )
             )
         self.closing = True
-        await self.conv.send(
+        await self.host.send(
             ev.event(
                 "response.function_call_arguments.done",
                 call_id=self.call_id,
@@ -219,17 +284,16 @@ class ResponseRun:
         return item
 
     async def _message(self) -> dict[str, Any]:
-        conv = self.conv
+        host = self.host
         await self._add_item(
             ev.assistant_item(self.item_id, status="in_progress", modality=self.modality, transcript=None)
         )
         part = (
             {"type": "audio", "transcript": ""} if self.modality == "audio" else {"type": "text", "text": ""}
         )
-        await conv.send(ev.event("response.content_part.added", content_index=0, part=part, **self._ids()))
+        await host.send(ev.event("response.content_part.added", content_index=0, part=part, **self._ids()))
         self.part_added = True
-        delay = conv.scenario.latency.first_audio + conv.faults.first_audio_delay(self.purpose)
-        await asyncio.sleep(delay / conv.speed)
+        await asyncio.sleep(self.plan.first_audio_delay)
         if self.modality == "audio":
             await self._speak()
         else:
@@ -239,33 +303,30 @@ class ResponseRun:
     async def _write(self) -> None:
         """Text output: one delta per word, no pacing (text has no clock)."""
         for word in speech.utterance_words(self.line.text):
-            await self.conv.send(
+            await self.host.send(
                 ev.event("response.output_text.delta", content_index=0, delta=word, **self._ids())
             )
             self.spoken.append(word)
 
     async def _speak(self) -> None:
-        conv = self.conv
-        wpm = conv.scenario.interviewer.words_per_minute * float(
-            conv.session["audio"]["output"].get("speed") or 1.0
-        )
-        utt = speech.utterance(self.line.text, wpm)
-        rate = conv.speed * conv.faults.audio_rate(self.purpose)
-        loop = conv.loop
+        host = self.host
+        utt = speech.utterance(self.line.text, self.plan.words_per_minute)
+        rate = self.plan.audio_rate
+        loop = asyncio.get_running_loop()
         words, n_words, w = utt.words, len(utt.words), 0
         position = 0.0
-        origin = loop.time() - conv.stalled_seconds  # a stall shifts the rest of the schedule
+        origin = loop.time() - host.stalled_seconds  # a stall shifts the rest of the schedule
         for chunk, seconds in zip(utt.chunks, utt.chunk_seconds, strict=True):
-            wait = origin + conv.stalled_seconds + position / rate - loop.time()
+            wait = origin + host.stalled_seconds + position / rate - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             # send_text waits out a stall; stalled_seconds then shifts the next wait
-            await conv.send_text(ev.audio_delta_json(self.response_id, self.item_id, chunk))
+            await host.send_text(ev.audio_delta_json(self.response_id, self.item_id, chunk))
             position += seconds
             self.audio_seconds = position
-            conv.audio_ms[self.item_id] = int(position * 1000)
+            host.items.note_audio(self.item_id, int(position * 1000))
             while w < n_words and words[w][1] < position - 1e-6:  # the word starts in this chunk
-                await conv.send(
+                await host.send(
                     ev.event(
                         "response.output_audio_transcript.delta",
                         content_index=0,
@@ -279,19 +340,19 @@ class ResponseRun:
     async def _close_content(self, status: str) -> dict[str, Any]:
         self.closing = self.part_done = True
         text = "".join(self.spoken)
-        conv = self.conv
+        host = self.host
         if self.modality == "audio":
-            await conv.send(ev.event("response.output_audio.done", content_index=0, **self._ids()))
-            await conv.send(
+            await host.send(ev.event("response.output_audio.done", content_index=0, **self._ids()))
+            await host.send(
                 ev.event(
                     "response.output_audio_transcript.done", content_index=0, transcript=text, **self._ids()
                 )
             )
             part = {"type": "audio", "transcript": text}
         else:
-            await conv.send(ev.event("response.output_text.done", content_index=0, text=text, **self._ids()))
+            await host.send(ev.event("response.output_text.done", content_index=0, text=text, **self._ids()))
             part = {"type": "text", "text": text}
-        await conv.send(ev.event("response.content_part.done", content_index=0, part=part, **self._ids()))
+        await host.send(ev.event("response.content_part.done", content_index=0, part=part, **self._ids()))
         item = ev.assistant_item(self.item_id, status=status, modality=self.modality, transcript=text)
         await self._finish_item(item)
         return item
@@ -326,7 +387,7 @@ class ResponseRun:
         if self.ended:  # response.done is already out: nothing is left hanging
             return
         self.closing = True
-        await self.conv.send_error(
+        await self.host.send_error(
             "The server had an error while processing your request.", "server_error", type_="server_error"
         )
         if not self.created_sent:

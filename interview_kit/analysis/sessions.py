@@ -1,7 +1,8 @@
 """The loaded forms of session folders: `Session` (one) and `Sessions` (many, stacked).
 
-Both hold the events frame and the folders' JSON files, and derive the other tables on first use
-(`phases`, `turns`, `pings`, `stalls`), so loading stays as fast as parsing.
+Both hold the events frame and the folders' JSON files (`session_folder`), and derive the other tables
+on first use (`phases`, `turns`, `pings`, `stalls` from `tables`; `summary` and the voice-to-voice gaps
+from `metrics`), so loading stays as fast as parsing. `load` builds them; nothing here reads files.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from interview_kit.analysis import tables
-from interview_kit.analysis.load import FolderFiles, LoadProblem
-
-META_COLUMNS = ("scenario", "assessment_mode", "outcome", "close_code", "close_reason", "started", "ended")
+from interview_kit.analysis import metrics, tables
+from interview_kit.analysis.session_folder import META_COLUMNS, FolderFiles, LoadProblem
 
 
 class _Frames:
@@ -66,9 +65,7 @@ class _Frames:
     @cached_property
     def voice_to_voice_frame(self) -> pd.DataFrame:
         """`metrics.voice_to_voice` of these sessions, computed once (`voice_to_voice(s)` returns a copy)."""
-        from interview_kit.analysis.metrics import voice_to_voice_table
-
-        return voice_to_voice_table(self.parts)
+        return metrics.voice_to_voice_table(self.parts)
 
     @cached_property
     def phases(self) -> pd.DataFrame:
@@ -99,9 +96,7 @@ class _Frames:
 
     def summary(self) -> pd.DataFrame:
         """One row per session with the headline figures; see `metrics.summary`."""
-        from interview_kit.analysis.metrics import summary
-
-        return summary(self)
+        return metrics.summary(self)
 
 
 class Session(_Frames):

@@ -1,0 +1,207 @@
+"""`OpenAIAssessor`: a report from any OpenAI-compatible chat-completions endpoint (the hosted API, the
+emulator, a local server), with its own retry policy (429/5xx/connection errors/timeouts/malformed
+answers, exponential backoff, ``Retry-After`` honoured).
+
+The sync and async paths share one retry loop (`OpenAIAssessor._attempts`); they differ only in the
+client they call and how they wait. ``openai`` is imported on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from interview_kit.assessment.base import AssessmentError, Assessor
+from interview_kit.assessment.chat_format import (
+    MalformedAnswer,
+    build_messages,
+    parse_answer,
+    response_format,
+)
+from interview_kit.assessment.prompts import AssessmentPrompt, load_prompt
+from interview_kit.assessment.report import AssessmentReport, mean_score
+from interview_kit.assessment.retry import (
+    MAX_BACKOFF,
+    Attempts,
+    Wait,
+    backoff_seconds,
+    drive_async,
+    drive_sync,
+    retry_after_seconds,
+)
+from interview_kit.assessment.turns import Turns
+from interview_kit.eventlog import redact, strip_userinfo, url_secrets
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIAssessor(Assessor):
+    """Chat completions with a strict ``json_schema`` response format, on any OpenAI-compatible server.
+
+    Retries (up to `max_retries` more attempts) on 429, 5xx, connection errors, timeouts and malformed
+    answers, waiting ``backoff * 2**attempt`` seconds or what ``Retry-After`` asks (capped at 30 s).
+    Other errors (400, 401, 404...) fail at once. The SDK's own retries are off.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "gpt-4o-mini",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        temperature: float | None = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 0 or backoff < 0 or timeout <= 0:
+            raise ValueError("max_retries and backoff must be >= 0 and timeout > 0")
+        self.model = model
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.temperature = temperature
+        self._sleep = sleep  # the sync path's wait between attempts (the async path awaits asyncio.sleep)
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.attempts: list[str] = []  # outcome of each attempt of the last call ("ok", "429", ...)
+
+    def __repr__(self) -> str:
+        url = strip_userinfo(self.base_url) if self.base_url else None
+        return f"OpenAIAssessor(model={self.model!r}, base_url={url!r})"
+
+    # -- the two entry points: one retry loop, a blocking or an awaiting driver ----------------------
+    def assess_sync(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        import openai
+
+        request, attempts = self._begin(turns, prompt)
+        with openai.OpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
+                           max_retries=0) as client:
+            return drive_sync(attempts, lambda: client.chat.completions.create(**request), self._sleep)
+
+    async def assess(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        import openai
+
+        request, attempts = self._begin(turns, prompt)
+        async with openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
+                                      max_retries=0) as client:
+            return await drive_async(attempts, lambda: client.chat.completions.create(**request),
+                                     asyncio.sleep)
+
+    # -- the retry loop ----------------------------------------------------------------------------
+    def _begin(self, turns: Turns, prompt: AssessmentPrompt | str
+               ) -> tuple[dict[str, Any], Attempts[AssessmentReport]]:
+        """The request to send, and the retry loop that judges each answer (`attempts` starts afresh)."""
+        prompt = load_prompt(prompt)
+        started = time.monotonic()
+        request = self._request(turns, prompt)
+        self.attempts = []
+        return request, self._attempts(prompt, started)
+
+    def _attempts(self, prompt: AssessmentPrompt, started: float) -> Attempts[AssessmentReport]:
+        """Up to ``1 + max_retries`` attempts: yields None for each call (its completion is sent back, or
+        its exception thrown in) and a `Wait` between them; returns the report of the first good answer."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                completion = yield None
+                answer = parse_answer(self._content(completion), prompt)
+            except AssessmentError:
+                raise
+            except Exception as exc:
+                yield Wait(self._after_failure(exc, attempt))
+                continue
+            self.attempts.append("ok")
+            return self._report(answer, prompt, completion, started)
+        raise AssertionError("unreachable")
+
+    def _after_failure(self, exc: BaseException, attempt: int) -> float:
+        """Record failed attempt number `attempt` (from 0); return the seconds to wait before the next
+        one, or raise the `AssessmentError` that ends the call (not retryable, or no retries left)."""
+        label, wait = self._classify(exc, attempt)
+        self.attempts.append(label)
+        if wait is None or attempt == self.max_retries:
+            raise AssessmentError(f"assessment with {self.model} failed after {attempt + 1} attempt(s): "
+                                  f"{self._describe(exc)}") from None
+        log.info("assessment attempt %d failed (%s); retry in %.2f s", attempt + 1, label, wait)
+        return wait
+
+    def _classify(self, exc: BaseException, attempt: int) -> tuple[str, float | None]:
+        """(label, seconds to wait before retrying) for a failed attempt; None means do not retry."""
+        import openai
+
+        backoff = backoff_seconds(self.backoff, attempt)
+        if isinstance(exc, MalformedAnswer):
+            return "malformed", backoff
+        if isinstance(exc, openai.APITimeoutError):
+            return "timeout", backoff
+        if isinstance(exc, openai.APIConnectionError):
+            return "connection", backoff
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            if status == 429 or status >= 500:
+                asked = retry_after_seconds(getattr(exc.response, "headers", None))
+                return str(status), min(MAX_BACKOFF, asked) if asked is not None else backoff
+            return str(status), None
+        return type(exc).__name__, None
+
+    # -- request and answer --------------------------------------------------------------------------
+    def _key(self) -> str:
+        if not self._api_key:
+            raise AssessmentError("no API key for the assessment model: set OPENAI_API_KEY (or pass api_key)")
+        return self._api_key
+
+    def _clean(self, text: str) -> str:
+        secrets = [self._api_key] if self._api_key else []
+        return redact(strip_userinfo(text), [*secrets, *url_secrets(self.base_url)])
+
+    def _request(self, turns: Turns, prompt: AssessmentPrompt) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": build_messages(turns, prompt),
+                                  "response_format": response_format(prompt)}
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        return kwargs
+
+    def _describe(self, exc: BaseException) -> str:
+        import openai
+
+        if isinstance(exc, MalformedAnswer):
+            return str(exc)
+        if isinstance(exc, openai.APIStatusError):
+            text = f"HTTP {exc.status_code}: {exc.message}"
+        elif isinstance(exc, openai.APITimeoutError):
+            text = f"no answer within {self.timeout:g} s"
+        elif isinstance(exc, openai.APIConnectionError):
+            where = strip_userinfo(self.base_url) if self.base_url else "the OpenAI API"
+            text = f"could not reach {where} ({exc})"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return self._clean(text)
+
+    @staticmethod
+    def _content(completion: Any) -> str | None:
+        if not getattr(completion, "choices", None):
+            raise MalformedAnswer("the answer has no choices")
+        message = completion.choices[0].message
+        if getattr(message, "refusal", None):
+            raise AssessmentError(f"the model refused to assess: {message.refusal}")
+        return message.content
+
+    def _report(self, answer: dict[str, Any], prompt: AssessmentPrompt, completion: Any, started: float
+                ) -> AssessmentReport:
+        """Build the report; `model` is what the server says answered (e.g. the emulator's stand-in)."""
+        usage = getattr(completion, "usage", None)
+        if hasattr(usage, "model_dump"):
+            usage = usage.model_dump(mode="json", exclude_none=True)
+        model = getattr(completion, "model", None) or self.model
+        return AssessmentReport(prompt=prompt.name, model=model, scores=answer["scores"],
+                                overall=mean_score(answer["scores"]), strengths=answer["strengths"],
+                                concerns=answer["concerns"], summary=answer["summary"],
+                                duration_s=round(time.monotonic() - started, 3), usage=usage,
+                                language=prompt.language)

@@ -1,0 +1,250 @@
+"""Launching an interview: from what a user chose to a configured `InterviewSession`, set up once.
+
+The command line (`interview-kit demo`, `interview-kit run`) and the notebook panel (`InterviewPanel`)
+both open their interviews with `open_interview`: the scenario and its speed, the session settings
+(the scenario's ``[client]`` table, the emulator's placeholder key, the user's choices last), the API
+key check, the audio device checks, the built-in emulator (started in its own thread for the
+interview, stopped after it), the candidate's audio input and the interviewer's audio output.
+
+Problems the user can fix are raised as `SetupError`, one plain sentence whose `problem` says what
+kind it is; each surface adds what to do in its own terms (a flag for the CLI, a control for the
+panel), because only it knows which alternatives it offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from interview_kit.config import ConfigError, SessionConfig
+
+if TYPE_CHECKING:
+    from interview_kit.audio import AudioInput, AudioOutput
+    from interview_kit.scenario import Scenario
+    from interview_kit.session import InterviewSession
+
+EMULATOR_KEY = "sk-emulator-demo"  # the emulator needs none; the assessor's client insists on one
+EMULATOR_START_S = 30.0  # bound on starting or stopping the thread-hosted emulator
+URL_SCHEMES = ("http", "https", "ws", "wss")
+
+
+class CandidateSource(StrEnum):
+    """Who answers: the scenario's scripted candidate (a synthetic voice), or a person at the microphone."""
+
+    SIMULATED = "simulated"
+    MICROPHONE = "microphone"
+
+
+class Problem(StrEnum):
+    """What kind of set-up problem a `SetupError` is (each surface says what to do about it)."""
+
+    SETTING = "setting"  # a scenario, setting, prompt or URL that cannot be used
+    NO_KEY = "no_key"  # a hosted API and no key in the environment
+    NO_AUDIO = "no_audio"  # no PortAudio, no sound card or no microphone
+    EMULATOR = "emulator"  # the built-in emulator did not start
+
+
+class SetupError(Exception):
+    """An interview that cannot start as chosen; `str()` is one plain sentence without a fix."""
+
+    def __init__(self, message: str, problem: Problem = Problem.SETTING) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+@dataclass
+class OpenedInterview:
+    """What `open_interview` set up: the session to run and the parts a surface shows or controls."""
+
+    session: InterviewSession
+    config: SessionConfig  # the settings the session runs with (base_url is the emulator's, if any)
+    input: AudioInput  # the candidate's audio input (Mute sets its `muted`)
+    output: AudioOutput | None  # the interviewer's output: None for the session's default virtual output
+    scenario: Scenario | None  # the emulator's script and the simulated candidate's answers, if any
+    notes: list[str] = field(default_factory=list)  # adjustments worth telling the user about
+
+
+def demo_scenario(name_or_path: str | Path, speed: float | None = None) -> Scenario:
+    """A shipped scenario or scenario file, at `speed` (None keeps the scenario's own)."""
+    from interview_kit.scenario import load_scenario
+
+    scenario = load_scenario(name_or_path)
+    if speed is None:
+        return scenario
+    if speed <= 0:
+        raise ConfigError(f"speed must be positive, got {speed:g}")
+    return dataclasses.replace(scenario, speed=float(speed))
+
+
+def emulator_config(base: SessionConfig, scenario: Scenario, choices: Mapping[str, Any]) -> SessionConfig:
+    """Session settings for an interview against the built-in emulator.
+
+    The scenario's `[client]` table applies first (e.g. slow-report's short keepalive), then its audio
+    speed and language, a placeholder key (so that a real one is never sent to the emulator), the
+    emulator's chat endpoint as the assessor, and the caller's choices (assessment mode, prompt,
+    out_dir, base_url) last.
+    """
+    fixed = {"speed": scenario.speed, "language": scenario.language, "api_key": EMULATOR_KEY,
+             "assessor": "openai"}
+    return base.with_overrides(scenario.client).with_overrides({**fixed, **choices})
+
+
+def audio_problem(exc: BaseException) -> str:
+    """An audio device error's message without the audio layer's generic fallback (``...; without a
+    sound card, use ...``), which names no option of the surface the user is in."""
+    message = str(exc)
+    head, sep, tail = message.rpartition("; ")
+    return head if sep and tail.startswith("without ") else message
+
+
+def plan_interview(
+    base: SessionConfig,
+    *,
+    emulator: bool,
+    candidate: str = CandidateSource.SIMULATED,
+    scenario: str | Path | None = "default",
+    speed: float | None = None,
+    speakers: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[SessionConfig, Scenario | None, list[str]]:
+    """The settings and the scenario an interview will use, and notes for the user; checks everything
+    that needs no device and no server (see `open_interview` for the arguments).
+
+    The emulator's base_url is not known yet: `open_interview` sets it once the emulator listens.
+    """
+    from interview_kit.scenario import ScenarioError
+
+    settings = dict(settings or {})
+    url = settings.get("base_url")
+    if isinstance(url, str) and urlsplit(url).scheme not in URL_SCHEMES:
+        raise SetupError(f"the base URL must start with http://, https://, ws:// or wss:// (got {url!r})")
+    try:
+        source = CandidateSource(candidate)
+    except ValueError:
+        known = ", ".join(CandidateSource)
+        raise SetupError(f"candidate must be one of {known}; got {candidate!r}") from None
+    real_time = speakers or source is CandidateSource.MICROPHONE
+    notes: list[str] = []
+    try:
+        loaded: Scenario | None = None
+        if emulator or source is CandidateSource.SIMULATED:
+            if scenario is None:
+                raise SetupError("a scenario is needed for the emulator or a simulated candidate")
+            loaded = demo_scenario(scenario, speed)
+            if real_time and loaded.speed != 1.0:
+                why = "the sound card plays" if speakers else "a microphone records"
+                notes.append(f"{why} in real time: speed {loaded.speed:g} -> 1")
+                loaded = dataclasses.replace(loaded, speed=1.0)
+        if emulator:
+            assert loaded is not None
+            config = emulator_config(base, loaded, settings)
+        elif source is CandidateSource.MICROPHONE:
+            config = base.with_overrides({**settings, "speed": 1.0})
+        else:
+            assert loaded is not None
+            config = base.with_overrides({**settings, "speed": loaded.speed, "language": loaded.language})
+    except (FileNotFoundError, ScenarioError, ConfigError) as exc:
+        raise SetupError(str(exc)) from None
+    if not emulator and config.is_hosted and config.resolve_api_key() is None:
+        raise SetupError(f"no API key: set {config.api_key_env} to your OpenAI API key to use the hosted API",
+                         Problem.NO_KEY)
+    return config, loaded, notes
+
+
+@contextlib.asynccontextmanager
+async def open_interview(
+    base: SessionConfig,
+    *,
+    emulator: bool,
+    candidate: str = CandidateSource.SIMULATED,
+    scenario: str | Path | None = "default",
+    speed: float | None = None,
+    speakers: bool = False,
+    settings: Mapping[str, Any] | None = None,
+) -> AsyncIterator[OpenedInterview]:
+    """Set up one interview and yield it, ready to `run()`; the emulator (if any) stops on exit.
+
+    - `base`: the session settings to start from (defaults, a TOML file, the panel's config).
+    - `emulator`: True starts the built-in emulator (in its own thread, so that a blocked loop cannot
+      block it too) and talks to it; False talks to `base_url` (the hosted API by default).
+    - `candidate`: ``simulated`` (the scenario's answers, spoken by a synthetic voice) or
+      ``microphone`` (a person; the interviewer then plays through the speakers).
+    - `scenario`, `speed`: a shipped scenario name or a scenario file, and its audio clock factor
+      (None: the scenario's own); used by the emulator and the simulated candidate.
+    - `speakers`: play the interviewer through the sound card (real time) instead of a virtual output.
+    - `settings`: the user's session settings (``out_dir``, ``assessment_mode``, ``prompt``,
+      ``base_url``...), applied last.
+
+    Raises `SetupError` (nothing started, or the emulator stopped again) for what the user can fix.
+    """
+    from interview_kit.audio import AudioDeviceError
+
+    config, loaded, notes = plan_interview(base, emulator=emulator, candidate=candidate, scenario=scenario,
+                                           speed=speed, speakers=speakers, settings=settings)
+    microphone = CandidateSource(candidate) is CandidateSource.MICROPHONE
+    try:
+        await _check_devices(microphone=microphone, speakers=speakers or microphone)
+    except AudioDeviceError as exc:
+        raise SetupError(audio_problem(exc), Problem.NO_AUDIO) from None
+    async with contextlib.AsyncExitStack() as stack:
+        if emulator:
+            assert loaded is not None
+            base_url = await _start_emulator(stack, loaded)
+            config = dataclasses.replace(config, base_url=base_url)
+        yield _build(config, loaded, microphone=microphone, speakers=speakers or microphone, notes=notes)
+
+
+async def _check_devices(*, microphone: bool, speakers: bool) -> None:
+    """Fail early, in words, when a device the interview needs is missing (checked off the loop)."""
+    from interview_kit.audio import check_input_device, check_output_device
+
+    if speakers:
+        await asyncio.to_thread(check_output_device)
+    if microphone:
+        await asyncio.to_thread(check_input_device)
+
+
+async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) -> str:
+    """Start the emulator in its own thread (off the loop) and stop it when `stack` closes; its URL."""
+    from interview_kit.emulator import Emulator
+
+    emu = Emulator.in_thread(scenario=scenario)
+
+    async def stop() -> None:
+        await asyncio.wait_for(asyncio.to_thread(emu.stop), EMULATOR_START_S)
+
+    stack.push_async_callback(stop)  # also when starting fails half-way: stop() is safe then
+    try:
+        await asyncio.wait_for(asyncio.to_thread(emu.start), EMULATOR_START_S)
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        raise SetupError(f"the built-in emulator did not start: {exc}", Problem.EMULATOR) from None
+    return emu.base_url
+
+
+def _build(config: SessionConfig, scenario: Scenario | None, *, microphone: bool, speakers: bool,
+           notes: list[str]) -> OpenedInterview:
+    from interview_kit.audio import MicrophoneInput, ScriptedVoiceInput, SpeakerOutput
+    from interview_kit.session import InterviewSession, _chunk_ms
+
+    chunk_ms = _chunk_ms(config)  # the session's own rule (longer chunks when the clock runs fast)
+    audio_input: AudioInput
+    if microphone:
+        audio_input = MicrophoneInput(chunk_ms=chunk_ms)
+    else:
+        audio_input = ScriptedVoiceInput(config.speed, chunk_ms=chunk_ms)
+    output = SpeakerOutput(None) if speakers else None  # None: the session's virtual output
+    candidate = None if microphone else scenario
+    try:  # a bad prompt name fails here, clearly
+        session = InterviewSession(config, output=output, input=audio_input, candidate=candidate,
+                                   scenario_name=scenario.name if scenario is not None else None)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SetupError(str(exc)) from None
+    return OpenedInterview(session=session, config=config, input=audio_input, output=output,
+                           scenario=scenario, notes=notes)

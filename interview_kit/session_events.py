@@ -1,0 +1,218 @@
+"""What each event means for the interview: server frames, playback moments, the monitors' readings.
+
+`SessionEvents` is the half of `InterviewSession` that listens. Each server frame is parsed once,
+logged, its response id read from where the protocol puts it (bound to a purpose by the registry) and
+handed to one handler; local events (a frame sent, the connection closed, a sample played, a loop
+stall, a ping) are logged and passed to the flow. Handlers never await and never raise: a malformed
+event is logged as an error and the interview goes on. What to do about an event is the flow's
+decision (`AssessmentFlow`); the session's other half (`session.py`) carries the actions out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from interview_kit import protocol as proto
+from interview_kit.flow import Phase
+from interview_kit.records import INTERVIEW_PURPOSES, Dir, Outcome, Rec, TriggerSource
+from interview_kit.transport import CloseInfo
+
+log = logging.getLogger("interview_kit.session")
+
+ACTIVE_RESPONSE_ERROR = "conversation_already_has_active_response"
+
+
+class SessionEvents:
+    """Event handlers of `InterviewSession` (a mixin: the state they read is the session's)."""
+
+    def _dispatch(self, frame: str | bytes) -> None:
+        """One server frame: log it, bind its ids, hand it to its handler. Never raises."""
+        try:
+            event = proto.parse_server_event(frame)
+        except proto.ProtocolError as exc:
+            self._record(Dir.IN, Rec.INVALID, data={"error": str(exc), "frame": str(frame)[:200]})
+            return
+        kind = event["type"]
+        try:
+            if kind == Rec.AUDIO_DELTA:
+                self._on_audio_delta(event)
+                return
+            binding = None
+            if kind == Rec.RESPONSE_CREATED:
+                binding = self._registry.created(event)
+            elif kind == Rec.RESPONSE_DONE:
+                binding = self._registry.done(event)
+            if binding is not None:
+                rid: str | None = binding.response_id
+            elif kind.startswith("response."):
+                rid = self._registry.resolve(event) if kind not in proto.RESPONSE_OBJECT_EVENTS else None
+            else:
+                rid = proto.response_id_of(event)
+            self._record(Dir.IN, kind, response_id=rid, item_id=proto.item_id_of(event), data=event)
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                handler(self, event, rid, binding)
+        except Exception as exc:  # a malformed event must not end the interview
+            self._error(f"dispatch {kind}", exc)
+
+    def _on_audio_delta(self, event: dict[str, Any]) -> None:
+        """The hot path (most frames are audio): decoded once, logged with its decoded size, played."""
+        rid = self._registry.resolve(event)
+        item = proto.item_id_of(event)
+        pcm = proto.audio_of(event)
+        assert self._folder is not None
+        data = {"event_id": event.get("event_id"), "output_index": event.get("output_index"),
+                "content_index": event.get("content_index")}
+        self._folder.log.record(Dir.IN, Rec.AUDIO_DELTA, response_id=rid, item_id=item,
+                                phase=self._flow.phase, nbytes=len(pcm), data=data)
+        if rid is None:
+            return
+        if item:
+            self._audio_items.setdefault(rid, item)
+        if pcm and rid not in self._finished_audio:
+            self._with_audio.add(rid)
+            self._output.enqueue(rid, pcm)
+
+    def _on_session_updated(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        assert self._session_updated is not None
+        self._session_updated.set()
+
+    def _on_response_created(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        if binding is not None:
+            assert self._sequencer is not None
+            self._sequencer.on_created(binding)
+            self._transcript.interviewer(binding.response_id, self._now(), binding.purpose)
+            self._apply(self._flow.response_created(self._now(), binding.response_id, binding.purpose))
+
+    def _on_audio_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        if rid is not None:
+            self._finish_audio(rid)
+
+    def _finish_audio(self, rid: str) -> None:
+        if rid in self._finished_audio:
+            return
+        self._finished_audio.add(rid)
+        if rid in self._with_audio:
+            self._output.finish(rid)  # playback.ended follows once its last sample has been played
+        else:  # nothing to play: complete at once
+            self._apply(self._flow.playback_done(self._now(), rid))
+
+    def _on_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        if rid is None:
+            return
+        item, final, delta = proto.item_id_of(event), event.get("transcript"), event.get("delta")
+        if event["type"] == Rec.AUDIO_TRANSCRIPT_DONE and isinstance(final, str):
+            self._transcript.interviewer_text(rid, self._now(), final=final, item_id=item)
+        elif isinstance(delta, str):
+            self._transcript.interviewer_text(rid, self._now(), delta=delta, item_id=item)
+
+    def _on_function_call(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        assert self._conn is not None
+        for call in proto.function_calls_of(event):
+            if call.call_id in self._calls_handled:
+                continue
+            self._calls_handled.add(call.call_id)
+            if call.name == proto.END_INTERVIEW_TOOL["name"]:
+                self._conn.send(proto.function_call_output(call.call_id, {"ok": True, "next": "assessment"}))
+                self._trigger(TriggerSource.TOOL)
+            else:
+                log.warning("the model called an unknown function %r", call.name)
+                self._conn.send(proto.function_call_output(call.call_id,
+                                                           {"error": f"unknown function {call.name}"}))
+
+    def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        self._on_function_call(event, rid, binding)
+        if binding is None:
+            return
+        assert self._sequencer is not None
+        self._sequencer.on_done(binding)
+        now = self._now()
+        self._transcript.interviewer(binding.response_id, now, binding.purpose)
+        self._apply(self._flow.response_done(now, binding.response_id, binding.purpose))
+        self._finish_audio(binding.response_id)
+
+    def _on_speech_started(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        now = self._now()
+        self._transcript.speech_started(proto.item_id_of(event), event.get("audio_start_ms"), now)
+        playing = self._registry.purpose(self._output.playing_response_id)
+        self._apply(self._flow.speech_started(now, playing))
+
+    def _on_speech_stopped(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        self._transcript.speech_stopped(proto.item_id_of(event), event.get("audio_end_ms"), self._now())
+
+    def _on_input_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        text = event.get("transcript")
+        if isinstance(text, str):
+            self._transcript.candidate_text(proto.item_id_of(event), text, self._now())
+            self._apply(self._flow.answer_heard(self._now()))
+
+    def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        code, message, event_id = proto.error_of(event)
+        if code == ACTIVE_RESPONSE_ERROR:
+            assert self._sequencer is not None
+            self._sequencer.on_rejected(event_id)
+            log.info("response.create rejected (active response); retrying after response.done")
+        else:
+            log.warning("server error %s: %s", code, message)
+
+    # --- local events ---------------------------------------------------------------------------------
+
+    def _on_sent(self, event: dict[str, Any], extra: dict[str, Any] | None) -> None:
+        self._record(Dir.OUT, event["type"], item_id=event.get("item_id") or None,
+                     data=event if extra is None else {**event, **extra})
+
+    def _on_closed(self, info: CloseInfo) -> None:
+        self._record(Dir.LOCAL, Rec.CONNECTION_CLOSED, data={"code": info.code, "reason": info.reason,
+                                                             "by": info.by})
+        if self._sequencer is not None:
+            self._sequencer.close()
+        if not self._flow.finished and self._outcome is None:
+            reason = f"connection closed: {info.code} {info.reason or ''}".strip()
+            self._apply(self._flow.connection_lost(self._now(), reason))
+        self._end(Outcome.DISCONNECTED)
+
+    def _on_playback(self, kind: str, rid: str, t: float, info: dict) -> None:
+        assert self._folder is not None
+        now, purpose = t - self._folder.log.t0, self._registry.purpose(rid)
+        self._record(Dir.LOCAL, kind, response_id=rid, item_id=self._audio_items.get(rid), t=now,
+                     data={"purpose": purpose, **info})
+        started = kind == Rec.PLAYBACK_STARTED
+        self._transcript.interviewer_played(rid, now, started=started)
+        if started:
+            self._apply(self._flow.playback_started(now, rid))
+            return
+        self._apply(self._flow.playback_done(now, rid))
+        if (self._candidate is not None and purpose in INTERVIEW_PURPOSES and not info.get("truncated")
+                and self._flow.phase is Phase.INTERVIEWING):
+            self._candidate.question_played()
+
+    def _on_stall(self, start: float, duration: float) -> None:
+        assert self._folder is not None
+        self._record(Dir.LOCAL, Rec.LOOP_STALL, data={"duration_ms": round(duration * 1000, 3),
+                                                      "started": round(start - self._folder.log.t0, 6)})
+
+    def _on_ping(self, rtt: float | None) -> None:
+        data = {"timeout": True} if rtt is None else {"rtt_ms": round(rtt * 1000, 3)}
+        self._record(Dir.LOCAL, Rec.PING, data=data)
+
+    def _on_flow_record(self, kind: str, record: dict[str, Any]) -> None:
+        data = {k: v for k, v in record.items() if k not in ("t", "phase")}
+        phase = record.get("to") if kind == Rec.PHASE else record.get("phase")
+        self._record(Dir.LOCAL, kind, phase=phase, t=record.get("t"), data=data)
+
+
+_HANDLERS: dict[str, Callable[..., None]] = {
+    Rec.SESSION_UPDATED: SessionEvents._on_session_updated,
+    Rec.RESPONSE_CREATED: SessionEvents._on_response_created,
+    Rec.AUDIO_DONE: SessionEvents._on_audio_done,
+    Rec.AUDIO_TRANSCRIPT_DELTA: SessionEvents._on_transcript,
+    Rec.AUDIO_TRANSCRIPT_DONE: SessionEvents._on_transcript,
+    Rec.FUNCTION_CALL_ARGUMENTS_DONE: SessionEvents._on_function_call,
+    Rec.RESPONSE_DONE: SessionEvents._on_response_done,
+    Rec.SPEECH_STARTED: SessionEvents._on_speech_started,
+    Rec.SPEECH_STOPPED: SessionEvents._on_speech_stopped,
+    Rec.INPUT_TRANSCRIPT_COMPLETED: SessionEvents._on_input_transcript,
+    Rec.SERVER_ERROR: SessionEvents._on_error,
+}
