@@ -1,3 +1,62 @@
-"""interview_kit: spoken interviews over the OpenAI Realtime API, kept healthy and fully recorded."""
+"""interview_kit: spoken interviews over the OpenAI Realtime API, kept healthy and fully recorded.
+
+    import asyncio
+    from interview_kit import InterviewSession, SessionConfig, load_scenario
+
+    result = asyncio.run(InterviewSession(SessionConfig(), candidate=load_scenario("default")).run())
+
+The public names below are imported on first use, so that ``interview-kit --help`` and the event
+log's readers do not pay for websockets, openai or numpy. ``tests/test_public_surface.py`` guards
+the list: a name leaves it only on purpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # running an interview
+    "InterviewSession": "interview_kit.session",
+    "SessionResult": "interview_kit.session_ending",
+    "SessionConfig": "interview_kit.config",
+    "ConfigError": "interview_kit.config",
+    "open_interview": "interview_kit.launch",
+    "SetupError": "interview_kit.launch",
+    "Scenario": "interview_kit.scenario",
+    "ScenarioError": "interview_kit.scenario",
+    "load_scenario": "interview_kit.scenario",
+    # the seam between the session and the network
+    "RealtimeTransport": "interview_kit.transport",
+    "WebsocketTransport": "interview_kit.transport",
+    "InMemoryTransport": "interview_kit.transport",
+    "CloseInfo": "interview_kit.transport",
+    "ConnectError": "interview_kit.transport",
+    # the pure core's decisions
+    "AssessmentFlow": "interview_kit.flow",
+    "Phase": "interview_kit.flow",
+    # the event log's vocabulary
+    "Rec": "interview_kit.records",
+    "Dir": "interview_kit.records",
+    "Purpose": "interview_kit.records",
+    "AssessmentMode": "interview_kit.records",
+    "Outcome": "interview_kit.records",
+    "TriggerSource": "interview_kit.records",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

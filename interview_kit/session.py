@@ -29,6 +29,7 @@ from interview_kit.audio import (
     SilenceInput,
     VirtualOutput,
 )
+from interview_kit.audio.format import BYTES_PER_MS
 from interview_kit.candidate import SimulatedCandidate
 from interview_kit.clock import loop_time
 from interview_kit.config import SessionConfig
@@ -65,7 +66,7 @@ from interview_kit.scenario import Scenario
 from interview_kit.sequencer import ResponseSequencer
 from interview_kit.session_ending import SessionEnding, SessionResult
 from interview_kit.session_events import SessionEvents
-from interview_kit.transcript import BYTES_PER_MS, Transcript
+from interview_kit.transcript import Transcript
 from interview_kit.transport import ConnectError, RealtimeTransport, WebsocketTransport
 
 log = logging.getLogger(__name__)

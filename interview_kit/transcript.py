@@ -13,8 +13,6 @@ from typing import Any
 
 from interview_kit.inputclock import InputClock
 
-BYTES_PER_MS = 48  # PCM16 mono 24 kHz
-
 
 @dataclass
 class Turn:

@@ -385,7 +385,7 @@ async def test_without_portaudio_the_error_says_what_to_install_and_the_fallback
     with pytest.raises(AudioDeviceError) as err:
         await SpeakerOutput(None).start()
     assert "apt-get install libportaudio2" in str(err.value) and "brew install portaudio" in str(err.value)
-    assert "--virtual" in str(err.value)
+    assert "leave out --speakers" in str(err.value)
     with pytest.raises(AudioDeviceError, match="libportaudio2"):
         await collect(MicrophoneInput(), 1)
 
@@ -396,7 +396,7 @@ async def test_without_a_device_the_error_names_the_fallback(monkeypatch: pytest
 
     fake = types.SimpleNamespace(check_output_settings=no_device, check_input_settings=no_device)
     monkeypatch.setitem(sys.modules, "sounddevice", fake)
-    with pytest.raises(AudioDeviceError, match=r"no usable audio output device .*--virtual"):
+    with pytest.raises(AudioDeviceError, match=r"no usable audio output device .*leave out --speakers"):
         await SpeakerOutput(None).start()
     with pytest.raises(AudioDeviceError, match="no usable microphone"):
         await collect(MicrophoneInput(), 1)

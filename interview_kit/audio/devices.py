@@ -14,7 +14,7 @@ DEVICE_CLOSE_TIMEOUT = 2.0  # seconds a device's abort/close may take (PortAudio
 _INSTALL_HINT = (
     "install PortAudio: `apt-get install libportaudio2` (Debian/Ubuntu) or `brew install portaudio` (macOS)"
 )
-OUTPUT_FALLBACK = "without a sound card, use --virtual (VirtualOutput) instead"
+OUTPUT_FALLBACK = "without a sound card, leave out --speakers (a VirtualOutput plays by the clock)"
 INPUT_FALLBACK = "without a microphone, use a file (FileInput) or silence (SilenceInput) as input"
 
 

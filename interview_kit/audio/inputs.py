@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
@@ -33,6 +32,7 @@ from interview_kit.audio.format import (
     SAMPLE_RATE,
 )
 from interview_kit.audio.wav import read_pcm_file
+from interview_kit.clock import loop_time
 from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class AudioInput:
     """
 
     def __init__(self, *, speed: float = 1.0, chunk_ms: int = DEFAULT_CHUNK_MS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = loop_time) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         if chunk_ms <= 0 or (chunk_ms * SAMPLE_RATE) % 1000:

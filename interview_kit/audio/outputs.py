@@ -27,6 +27,7 @@ from interview_kit.audio.devices import (
 from interview_kit.audio.format import BYTES_PER_SAMPLE, CHANNELS, SAMPLE_DTYPE, SAMPLE_RATE
 from interview_kit.audio.tracker import PlaybackEvent, PlaybackTracker
 from interview_kit.audio.wav import HeardAudioWav
+from interview_kit.clock import loop_time
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class AudioOutput:
     """Plays responses in the order their audio is enqueued and reports, per response, when it was heard."""
 
     def __init__(self, on_event: PlaybackEvent | None, *, speed: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = loop_time) -> None:
         self.speed = speed
         self._clock = clock
         self.tracker = PlaybackTracker(on_event, speed=speed, clock=clock)
@@ -102,7 +103,7 @@ class VirtualOutput(AudioOutput):
     """
 
     def __init__(self, on_event: PlaybackEvent | None, *, speed: float = 1.0,
-                 wav_path: Path | str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 wav_path: Path | str | None = None, clock: Callable[[], float] = loop_time) -> None:
         super().__init__(on_event, speed=speed, clock=clock)
         self.wav_path = Path(wav_path) if wav_path is not None else None
         self._cursor = 0.0  # clock time at which the last scheduled sample has been heard

@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+from interview_kit.audio.format import pcm_format
+
 _PREFIX = os.urandom(4).hex()
 _COUNTER = itertools.count(1)
 
@@ -121,7 +123,7 @@ def response_object(
         "conversation_id": conversation_id,
         "output_modalities": modalities,
         "max_output_tokens": "inf",
-        "audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": voice}},
+        "audio": {"output": {"format": pcm_format(), "voice": voice}},
         "usage": usage,
         "metadata": metadata,
     }

@@ -32,6 +32,7 @@ from openai.types.realtime import (
 )
 
 import interview_kit.emulator.events as ev
+from interview_kit.audio.format import BYTES_PER_MS
 from interview_kit.emulator.checks import ClientEventError, check_model, field
 from interview_kit.emulator.faults import ConnectionFaults
 from interview_kit.emulator.items import ConversationItems
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the frame limit is 4x this)
 MIN_COMMIT_MS = 100
-BYTES_PER_MS = 48  # PCM16 24 kHz mono
 CLOSE_REPLY_TIMEOUT = 11.0  # a little over aiohttp's own 10 s wait for the client's close frame
 DEFAULT_MODEL = "gpt-realtime"
 ITEM_MODELS: dict[tuple[str, str | None], Any] = {  # the openai model of each item a client may create

@@ -11,6 +11,7 @@ from typing import Any
 
 from openai.types.realtime import RealtimeSessionCreateRequest
 
+from interview_kit.audio.format import SAMPLE_RATE, WIRE_TYPE, pcm_format
 from interview_kit.emulator.checks import ClientEventError, check_model, expect
 from interview_kit.emulator.events import new_id
 
@@ -29,7 +30,6 @@ SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
     "create_response": True,
     "interrupt_response": True,
 }
-PCM = {"type": "audio/pcm", "rate": 24000}
 SESSION_KEYS = frozenset(
     {
         "type",
@@ -69,12 +69,12 @@ def default_session(model: str) -> dict[str, Any]:
         "include": None,
         "audio": {
             "input": {
-                "format": dict(PCM),
+                "format": pcm_format(),
                 "transcription": None,
                 "noise_reduction": None,
                 "turn_detection": dict(SERVER_VAD_DEFAULTS),
             },
-            "output": {"format": dict(PCM), "voice": "alloy", "speed": 1.0},
+            "output": {"format": pcm_format(), "voice": "alloy", "speed": 1.0},
         },
     }
 
@@ -121,14 +121,14 @@ def _turn_detection(raw: Any) -> dict[str, Any] | None:
 
 def _format(raw: Any, param: str) -> dict[str, Any]:
     expect(raw, (dict,), param, "an object")
-    kind = raw.get("type", "audio/pcm")
-    if kind != "audio/pcm" or raw.get("rate", 24000) != 24000:
+    kind = raw.get("type", WIRE_TYPE)
+    if kind != WIRE_TYPE or raw.get("rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise ClientEventError(
-            f"Invalid value for '{param}': the emulator speaks audio/pcm at 24000 Hz only.",
+            f"Invalid value for '{param}': the emulator speaks {WIRE_TYPE} at {SAMPLE_RATE} Hz only.",
             "invalid_value",
             param,
         )
-    return dict(PCM)
+    return pcm_format()
 
 
 def apply_update(session: dict[str, Any], update: Any) -> dict[str, Any]:
