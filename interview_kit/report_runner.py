@@ -32,7 +32,7 @@ from interview_kit.assessment import (
 )
 from interview_kit.clock import loop_time
 from interview_kit.config import SessionConfig
-from interview_kit.records import AssessmentMode
+from interview_kit.records import AssessmentMode, Rec
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ReportRunner:
     def start(self, turns: Turns) -> None:
         """Start generating the report from `turns` (off the loop unless the mode is ``blocking``)."""
         self.started_at = loop_time()
-        self._note("report.started", {"mode": str(self.mode), "prompt": self.prompt.name,
+        self._note(Rec.REPORT_STARTED, {"mode": str(self.mode), "prompt": self.prompt.name,
                                       "model": self.assessor.model})
         work = self._on_loop(turns) if self.mode is AssessmentMode.BLOCKING else self._off_loop(turns)
         self._task = asyncio.get_running_loop().create_task(work, name="session-report")
@@ -141,7 +141,7 @@ class ReportRunner:
     def _settle(self, report: AssessmentReport | None, error: BaseException | None) -> None:
         self.duration_s = self._elapsed()
         if self.report is not None:  # abandoned already (timed out): the late result is only noted
-            self._note("report.late", {"duration_s": self.duration_s,
+            self._note(Rec.REPORT_LATE, {"duration_s": self.duration_s,
                                        "error": None if error is None else str(error)})
             return
         if report is not None:
@@ -154,7 +154,7 @@ class ReportRunner:
             else:
                 self.report = report
                 self._save(report)
-                self._note("report.ready", {"duration_s": self.duration_s})
+                self._note(Rec.REPORT_READY, {"duration_s": self.duration_s})
                 self._on_ready(summary)
                 return
         message = f"{type(error).__name__}: {error}"
@@ -169,7 +169,7 @@ class ReportRunner:
         self.report = AssessmentReport.failed(self.prompt.name, self.assessor.model, error, self._elapsed())
         self._save(self.report)
         if self.started_at is not None:
-            self._note("report.failed", {"duration_s": self.report.duration_s, "error": error})
+            self._note(Rec.REPORT_FAILED, {"duration_s": self.report.duration_s, "error": error})
 
     def abandon(self, reason: str) -> None:
         """The flow stopped waiting: save the error and stop the run (a thread finishes on its own)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interview_kit.protocol import Binding, ResponseRegistry
+from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class ResponseSequencer:
                 except TimeoutError:
                     log.warning("no response.done for %s after %.1f s; sending %s anyway",
                                 self.active_id, self.done_timeout, purpose)
-                    self._note("sequencer.timeout", {"waiting_for": "response.done",
+                    self._note(Rec.SEQUENCER_TIMEOUT, {"waiting_for": Rec.RESPONSE_DONE,
                                                      "after_s": self.done_timeout,
                                                      "active": self.active_id, "purpose": purpose})
                     self.active_id = None
@@ -90,7 +91,7 @@ class ResponseSequencer:
                     return None
                 if still_wanted is not None and not still_wanted():
                     log.info("response.create for %s no longer wanted; not sent", purpose)
-                    self._note("sequencer.dropped", {"purpose": purpose, "attempt": attempt})
+                    self._note(Rec.SEQUENCER_DROPPED, {"purpose": purpose, "attempt": attempt})
                     return None
                 event_id = f"req_{purpose}_{next(self._ids)}"
                 self._outstanding, self._event_id, self._rejected = purpose, event_id, False
@@ -105,12 +106,12 @@ class ResponseSequencer:
                     raise
                 except TimeoutError:
                     log.warning("no response.created for %s after %.1f s", purpose, self.created_timeout)
-                    self._note("sequencer.timeout", {"waiting_for": "response.created",
+                    self._note(Rec.SEQUENCER_TIMEOUT, {"waiting_for": Rec.RESPONSE_CREATED,
                                                      "after_s": self.created_timeout, "purpose": purpose})
                     self._forget(purpose)
                     return None
                 if self._rejected and not self._closed:
-                    self._note("sequencer.retry", {"purpose": purpose, "attempt": attempt})
+                    self._note(Rec.SEQUENCER_RETRY, {"purpose": purpose, "attempt": attempt})
                     continue  # wait for the blocking response's done, then send again
                 return None if self._closed else event_id
             log.error("response.create for %s rejected %d times; giving up", purpose, MAX_ATTEMPTS)
