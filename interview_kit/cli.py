@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compare-prompts": (
         "interview_kit.analysis.cli", "compare_prompts_main", "score transcripts with prompt variants"
     ),
+    "replay": (
+        "interview_kit.replay", "replay_main", "replay a recorded session folder and compare its decisions"
+    ),
 }
 
 

@@ -153,6 +153,7 @@ class WebsocketTransport:
             raise TransportClosed(self._closed_by(exc)) from None
 
     async def close(self, code: int = 1000, reason: str = "") -> CloseInfo:
+        """Close with `code` and `reason`; a client close keeps the reason we sent (servers echo none)."""
         self._closing = True
         if self._ws is None:
             return self._note(code, reason, "client")
@@ -160,7 +161,7 @@ class WebsocketTransport:
             await asyncio.wait_for(self._ws.close(code, reason[:120]), self._close_timeout + 0.5)
         except (TimeoutError, OSError, Exception):
             self.abort()
-        return self._note(self._ws.close_code or code, self._ws.close_reason or reason, "client")
+        return self._note(self._ws.close_code or code, reason or self._ws.close_reason, "client")
 
     def abort(self) -> None:
         if self._ws is not None:
