@@ -6,7 +6,8 @@
     result = asyncio.run(InterviewSession(SessionConfig(), candidate=load_scenario("default")).run())
 
 The public names below are imported on first use, so that ``interview-kit --help`` and the event
-log's readers do not pay for websockets, openai or numpy. ``tests/test_public_surface.py`` guards
+log's readers do not pay for websockets, openai or numpy. (``interview_kit.replay`` is the replay
+subpackage: ``from interview_kit.replay import replay``.) ``tests/test_public_surface.py`` guards
 the list: a name leaves it only on purpose.
 """
 
@@ -34,6 +35,8 @@ _EXPORTS = {
     "InMemoryTransport": "interview_kit.transport",
     "CloseInfo": "interview_kit.transport",
     "ConnectError": "interview_kit.transport",
+    "ReplayTransport": "interview_kit.replay.transport",
+    "ReplayResult": "interview_kit.replay.run",
     # the pure core's decisions
     "AssessmentFlow": "interview_kit.flow",
     "Phase": "interview_kit.flow",

@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "interview_kit.analysis.cli", "compare_prompts_main", "score transcripts with prompt variants"
     ),
     "replay": (
-        "interview_kit.replay", "replay_main", "replay a recorded session folder and compare its decisions"
+        "interview_kit.replay.cli", "replay_main",
+        "replay a recorded session folder and compare its decisions",
     ),
 }
 

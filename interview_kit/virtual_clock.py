@@ -44,11 +44,11 @@ def _nothing() -> None:
 class Hold:
     """The clock stands still until `release()` (idempotent, callable from any thread)."""
 
-    def __init__(self, loop: VirtualClockLoop, key: int, why: str) -> None:
-        self._loop, self.key, self.why = loop, key, why
+    def __init__(self, loop: VirtualClockLoop, key: int) -> None:
+        self._loop, self._key = loop, key
 
     def release(self) -> None:
-        self._loop._release(self.key)
+        self._loop._release(self._key)
 
     def __enter__(self) -> Hold:
         return self
@@ -74,8 +74,6 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._hold_keys = itertools.count(1)
         self._real_select = self._selector.select
         self._selector.select = self._select  # type: ignore[method-assign]
-        #: Loop seconds skipped by jumping (the time the replay did not have to wait).
-        self.skipped = 0.0
 
     # --- the clock ----------------------------------------------------------------------------------
 
@@ -94,11 +92,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         limit = self._max_hold if max_wall is None else max_wall
         key = next(self._hold_keys)
         self._holds[key] = (time.monotonic() + limit if limit > 0 else float("inf"), why)
-        return Hold(self, key, why)
-
-    @property
-    def held(self) -> bool:
-        return bool(self._holds)
+        return Hold(self, key)
 
     def _release(self, key: int) -> None:
         if self._holds.pop(key, None) is not None and not self.is_closed():
@@ -124,7 +118,6 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         if timeout is None:  # no timer at all: only another thread (or I/O) can wake the loop
             return self._real_select(None)
         self._virtual_now += timeout
-        self.skipped += timeout
         return []
 
     def _held_wait(self) -> bool:

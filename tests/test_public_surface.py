@@ -16,8 +16,8 @@ import interview_kit.analysis as analysis
 PACKAGE_NAMES = [
     "AssessmentFlow", "AssessmentMode", "CloseInfo", "ConfigError", "ConnectError", "Dir",
     "InMemoryTransport", "InterviewSession", "Outcome", "Phase", "Purpose", "RealtimeTransport", "Rec",
-    "Scenario", "ScenarioError", "SessionConfig", "SessionResult", "SetupError", "TriggerSource",
-    "WebsocketTransport", "load_scenario", "open_interview",
+    "ReplayResult", "ReplayTransport", "Scenario", "ScenarioError", "SessionConfig", "SessionResult",
+    "SetupError", "TriggerSource", "WebsocketTransport", "load_scenario", "open_interview",
 ]
 
 ANALYSIS_NAMES = [

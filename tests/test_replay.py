@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,14 +16,8 @@ import pytest
 
 from interview_kit import protocol as proto
 from interview_kit.cli import main
-from interview_kit.replay import (
-    Recording,
-    ReplayError,
-    ReplayTransport,
-    format_result,
-    frame_of,
-    replay,
-)
+from interview_kit.replay import Recording, ReplayError, ReplayTransport, format_result, replay
+from interview_kit.replay.recording import frame_of
 from interview_kit.transport import RealtimeTransport, TransportClosed
 from interview_kit.virtual_clock import VirtualClockLoop, run_virtual
 
@@ -104,6 +100,42 @@ def test_cli_agreement_exits_0(capsys, tmp_path):
     assert code == 0, out + err
     assert "summary_speaking" in out and "disconnected" in out and out.rstrip().splitlines()[-1].startswith(
         "agree")
+    kept = list(tmp_path.iterdir())  # with --out nothing is removed
+    assert len(kept) == 1 and f"replay folder: {kept[0]}\n" in out and (kept[0] / "events.jsonl").is_file()
+
+
+# --- the temporary folder ---------------------------------------------------------------------------
+
+
+def test_a_temporary_replay_folder_is_removed_at_the_end(capsys, tmp_path, monkeypatch):
+    """Without --out the replay writes into a new temporary folder; one per replay would pile up, so it
+    is gone afterwards (it was there while the replay ran)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    during: list[Path] = []
+
+    def watch(record: dict) -> None:
+        if not during:
+            during.extend(tmp_path.glob("interview-kit-replay-*/*/events.jsonl"))
+
+    result = replay(sample("stalled-server"), on_record=watch)
+    assert result.agree and result.replayed is not None  # compared before the folder went
+    assert len(during) == 1 and result.removed and result.folder is None
+    assert list(tmp_path.iterdir()) == []
+    code, out, err = run_cli(capsys, str(sample("stalled-server")))
+    assert code == 0, out + err
+    assert "replay folder: removed (a temporary one: --keep or --out DIR keeps it)" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_keeps_the_temporary_folder_and_prints_its_path(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, out, err = run_cli(capsys, str(sample("stalled-server")), "--keep")
+    assert code == 0, out + err
+    printed = re.search(r"^replay folder: (.+)$", out, re.M)
+    assert printed is not None
+    kept = Path(printed.group(1))
+    assert kept.parent.parent == tmp_path and kept.parent.name.startswith("interview-kit-replay-")
+    assert Recording.load(kept).summary.outcome == Recording.load(sample("stalled-server")).summary.outcome
 
 
 # --- doctored recordings differ ---------------------------------------------------------------------
