@@ -58,7 +58,10 @@ CASES = [
             {
                 "type": "session.update",
                 "event_id": "e1",
-                "session": {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 3}}}},
+                "session": {
+                    "type": "realtime",  # required by the hosted API (missing_required_parameter otherwise)
+                    "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 3}}},
+                },
             }
         ),
         "invalid_value",

@@ -3,7 +3,9 @@
 Latency is the scenario's ``report_delay`` plus any ``chat_delay`` fault, in real seconds slept on
 the loop's clock (it models the report model, not the conversation, so ``speed`` does not shorten
 it). Failures injected by ``chat_429`` / ``chat_500`` / ``chat_malformed`` are counted per Emulator
-across all its clients. Only the response's ``created`` timestamp reads the wall clock.
+across all its clients. Only the response's ``created`` timestamp reads the wall clock. Parameters the
+requested model does not take (``temperature`` on a reasoning model, ...) get the hosted API's 400
+(`rules.chat_model_error`), judged, like every bad body, before any latency or fault.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 import interview_kit.emulator.standin as standin
 from interview_kit.emulator.events import new_id
 from interview_kit.emulator.faults import ChatFaults
+from interview_kit.emulator.rules import chat_model_error
 from interview_kit.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class ChatEndpoint:
             return _bad_request(
                 "'messages' must be a non-empty array of message objects.", "messages", "invalid_type"
             )
+        refused = chat_model_error(body)  # a parameter this model does not take (rules.CHAT_MODEL_RULES)
+        if refused is not None:
+            return _bad_request(str(refused), refused.param, refused.code)
         if body.get("stream"):
             return _bad_request(
                 "Streaming is not supported by the emulator's stand-in model.", "stream", "unsupported_value"

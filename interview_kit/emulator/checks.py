@@ -3,11 +3,14 @@
 Hand-written checks give the hosted API's messages for the common mistakes; `check_model` then holds
 whatever the emulator will echo (session fields, items, response parameters) to the `openai`
 package's own models, so a value that passes can never make a server event fail to parse.
+`rules.check_param` then holds the input to the package's *client* types, literal values included,
+and to the hosted rules no type expresses (docs/emulator.md, "Strictness").
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +40,13 @@ _TYPE_NAMES: dict[type, str] = {
 def type_name(value: Any) -> str:
     """The JSON name of a value's type, as error messages say it."""
     return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def join_listed(shown: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b, and c``: how the hosted API lists supported values."""
+    if len(shown) <= 2:
+        return " and ".join(shown)
+    return ", ".join(shown[:-1]) + ", and " + shown[-1]
 
 
 def expect(value: Any, kinds: tuple[type, ...], param: str, what: str) -> None:
@@ -93,10 +103,22 @@ def _param(prefix: str, loc: tuple[Any, ...]) -> str:
 
 
 def _most_telling(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """Of a union's errors, skip the branches rejected only for their ``type`` (another kind of
-    thing) when a branch of the right kind says what is actually wrong."""
+    """Of a union's errors, skip the branches rejected for being another kind of thing (their
+    ``type`` is another one, or a string literal was offered an object or array) when a branch of the
+    right kind says what is actually wrong; when none is of the right kind, the ``type`` is wrong."""
+    other_kinds = {  # the location of each union branch whose ``type`` is another one
+        tuple(e["loc"][:-1])
+        for e in errors
+        if e["type"] == "literal_error"
+        and len(e["loc"]) >= 2
+        and e["loc"][-1] == "type"
+        and _is_union_tag(str(e["loc"][-2]))
+    }
     telling = [
-        e for e in errors if not (e["type"] == "literal_error" and e["loc"] and e["loc"][-1] == "type")
+        e
+        for e in errors
+        if not any(tuple(e["loc"][: len(branch)]) == branch for branch in other_kinds)
+        and not (e["type"] == "literal_error" and isinstance(e["input"], dict | list))
     ]
     return (telling or errors)[0]
 
@@ -111,10 +133,31 @@ def error_from_validation(exc: ValidationError, prefix: str) -> ClientEventError
         return ClientEventError(message, "missing_required_parameter", param)
     if kind == "extra_forbidden":
         return ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
+    if kind == "literal_error" and "expected" in error.get("ctx", {}):
+        # every branch's literals for this field (``audio/pcm``, ``audio/pcmu``, ``audio/pcma``)
+        expected = [
+            str(e["ctx"]["expected"])
+            for e in exc.errors()
+            if e["type"] == "literal_error"
+            and "expected" in e.get("ctx", {})
+            and e["input"] == error["input"]
+            and _param(prefix, tuple(e["loc"])) == param
+        ]
+        return _literal_error(error["input"], " or ".join(expected), param)
     reason = str(error["msg"]).rstrip(".")
     if kind.endswith(("_type", "_parsing")):
         return ClientEventError(f"Invalid type for '{param}': {reason}.", "invalid_type", param)
     return ClientEventError(f"Invalid value for '{param}': {reason}.", "invalid_value", param)
+
+
+def _literal_error(value: Any, expected: str, param: str) -> ClientEventError:
+    """pydantic's "Input should be 'a', 'b' or 'c'" in the hosted API's words:
+    ``Invalid value: 'z'. Supported values are: 'a', 'b', and 'c'.``"""
+    shown = list(dict.fromkeys(re.split(r", | or ", expected)))
+    text = f"'{value[:64]}'" if isinstance(value, str) else json.dumps(value)[:64]
+    return ClientEventError(
+        f"Invalid value: {text}. Supported values are: {join_listed(shown)}.", "invalid_value", param
+    )
 
 
 @lru_cache(maxsize=32)

@@ -37,6 +37,13 @@ from interview_kit.emulator.checks import ClientEventError, check_model, field
 from interview_kit.emulator.faults import ConnectionFaults
 from interview_kit.emulator.items import ConversationItems
 from interview_kit.emulator.responses import ResponsePlan, ResponseRun, purpose_of
+from interview_kit.emulator.rules import (
+    ITEM_PARAM,
+    RESPONSE_PARAMS,
+    check_event,
+    check_event_keys,
+    check_param,
+)
 from interview_kit.emulator.script import InterviewScript
 from interview_kit.emulator.session_config import apply_update, checked_tools, default_session, tool_names
 from interview_kit.emulator.sockets import ServerSocket
@@ -85,6 +92,7 @@ class RealtimeConversation:
         self.buffer_bytes = 0  # audio appended since the last commit or clear
         self.speech_item_id: str | None = None
         self.active: ResponseRun | None = None
+        self._spoke = False  # a finished response has sent audio: the voice is fixed from now on
         self.running = asyncio.Event()  # cleared while a `stall` fault holds the server
         self.running.set()
         self._stalled_seconds = 0.0  # total time stalls have held the server: audio pacing shifts by it
@@ -107,6 +115,10 @@ class RealtimeConversation:
             "response.cancel": self._response_cancel,
             "output_audio_buffer.clear": self._output_clear,
         }
+        # these handlers judge their own event (their checks first, then the client type's, rules.py)
+        self._checked_by_handler = frozenset(
+            {"session.update", "conversation.item.create", "response.create"}
+        )
 
     # ---- plumbing -------------------------------------------------------------------------------
 
@@ -327,6 +339,9 @@ class RealtimeConversation:
                     "invalid_value",
                     "type",
                 )
+            check_event_keys(event)  # a top-level field the event's client type does not have
+            if kind not in self._checked_by_handler:
+                check_event(event)  # the whole event against the openai package's client type
             await handler(event)
         except ClientEventError as exc:
             await self.send_error(str(exc), exc.code, exc.param, event_id)
@@ -341,7 +356,7 @@ class RealtimeConversation:
 
     async def _session_update(self, event: dict[str, Any]) -> None:
         update = field(event, "session", (dict,), "an object")
-        session = apply_update(self.session, update)
+        session = apply_update(self.session, update, voice_locked=self.assistant_audio_present)
         reply = ev.event("session.updated", session=session)
         check_model(SessionUpdatedEvent, reply, "")  # what it echoes must parse on the client
         self.session = session
@@ -485,6 +500,7 @@ class RealtimeConversation:
         field(item, "id", (str,), "a string", required=False, prefix="item.")
         # the rest (content part types, text types, ...) as the openai package's item model has it
         check_model(ITEM_MODELS[kind, item.get("role")], item, "item")
+        check_param(ITEM_PARAM, item, "item")  # the client type: unknown fields, literal values
         item.setdefault("id", ev.new_id("item"))
         item["object"], item["status"] = "realtime.item", "completed"
         if previous == "root":  # inserted at the start: nothing precedes it
@@ -579,6 +595,7 @@ class RealtimeConversation:
         if params.get("tools") is not None:
             checked_tools(params["tools"], "response.tools")
         check_model(RealtimeResponseCreateParams, params, "response")
+        check_param(RESPONSE_PARAMS, params, "response")  # the client type and the hosted rules (rules.py)
         self._start_response(params, metadata)
 
     def _start_response(self, params: dict[str, Any], metadata: dict[str, str] | None) -> None:
@@ -610,8 +627,15 @@ class RealtimeConversation:
         run.start()
 
     def response_finished(self, run: ResponseRun) -> None:
+        if run.audio_seconds > 0:
+            self._spoke = True
         if self.active is run:
             self.active = None
+
+    @property
+    def assistant_audio_present(self) -> bool:
+        """Whether any assistant audio has been sent (then the hosted API refuses a new voice)."""
+        return self._spoke or (self.active is not None and self.active.audio_seconds > 0)
 
     def next_rate_limits(self, tokens: int) -> dict[str, Any]:
         self._requests_left = max(0, self._requests_left - 1)

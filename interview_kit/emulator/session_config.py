@@ -1,7 +1,11 @@
 """The realtime session object: its defaults (as the hosted API reports them) and `session.update`.
 
-Updates are validated field by field so that a client's mistake gets the hosted API's kind of
-``error`` (code and param naming the field) instead of being silently ignored.
+An update is judged whole before anything changes (a rejected update leaves the session as it was):
+first by the `openai` package's models (what ``session.updated`` echoes must parse), then by its client
+type with the hosted rules (`rules.check_param`: unknown fields, literal values, languages, limits),
+then by the session's own rules (voice and model are fixed once set) and the emulator's limits
+(PCM 24 kHz only), so that a client's mistake gets the hosted API's kind of ``error`` (code and
+param naming the field) instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ import copy
 from typing import Any
 
 from openai.types.realtime import RealtimeSessionCreateRequest
+from openai.types.realtime.realtime_session_create_request_param import RealtimeSessionCreateRequestParam
 
 from interview_kit.audio.format import SAMPLE_RATE, WIRE_TYPE, pcm_format
 from interview_kit.emulator.checks import ClientEventError, check_model, expect
 from interview_kit.emulator.events import new_id
+from interview_kit.emulator.rules import check_param
 
 SERVER_VAD_DEFAULTS: dict[str, Any] = {
     "type": "server_vad",
@@ -30,24 +36,6 @@ SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
     "create_response": True,
     "interrupt_response": True,
 }
-SESSION_KEYS = frozenset(
-    {
-        "type",
-        "model",
-        "instructions",
-        "output_modalities",
-        "audio",
-        "tools",
-        "tool_choice",
-        "max_output_tokens",
-        "tracing",
-        "truncation",
-        "prompt",
-        "include",
-        "parallel_tool_calls",
-        "reasoning",
-    }
-)
 
 
 def default_session(model: str) -> dict[str, Any]:
@@ -103,12 +91,6 @@ def _turn_detection(raw: Any) -> dict[str, Any] | None:
             "invalid_value",
             f"{param}.type",
         )
-    known = SERVER_VAD_DEFAULTS if kind == "server_vad" else SEMANTIC_VAD_DEFAULTS
-    for key in raw:
-        if key not in known:
-            raise ClientEventError(
-                f"Unknown parameter: '{param}.{key}'.", "unknown_parameter", f"{param}.{key}"
-            )
     for key in ("create_response", "interrupt_response"):
         expect(td[key], (bool,), f"{param}.{key}", "a boolean")
     if kind == "server_vad":
@@ -120,90 +102,83 @@ def _turn_detection(raw: Any) -> dict[str, Any] | None:
 
 
 def _format(raw: Any, param: str) -> dict[str, Any]:
+    """A format the hosted API takes (checked before) that the emulator also speaks: PCM 24 kHz only."""
     expect(raw, (dict,), param, "an object")
     kind = raw.get("type", WIRE_TYPE)
     if kind != WIRE_TYPE or raw.get("rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise ClientEventError(
-            f"Invalid value for '{param}': the emulator speaks {WIRE_TYPE} at {SAMPLE_RATE} Hz only.",
+            f"Invalid value for '{param}': {kind!r} is valid for the hosted API, but the emulator speaks "
+            f"{WIRE_TYPE} at {SAMPLE_RATE} Hz only.",
             "invalid_value",
-            param,
+            f"{param}.type",
         )
     return pcm_format()
 
 
-def apply_update(session: dict[str, Any], update: Any) -> dict[str, Any]:
-    """Return the session with `update` applied, or raise ClientEventError; `session` is not modified."""
+def apply_update(session: dict[str, Any], update: Any, *, voice_locked: bool = False) -> dict[str, Any]:
+    """Return the session with `update` applied, or raise ClientEventError; `session` is not modified.
+    `voice_locked`: assistant audio has been sent, so the voice can no longer change."""
     expect(update, (dict,), "session", "an object")
-    for key in update:
-        if key not in SESSION_KEYS:
-            param = f"session.{key}"
-            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
     if update.get("type", "realtime") != "realtime":
         raise ClientEventError(
-            f"Invalid value: '{update['type']}'. This session is of type 'realtime'.",
+            f"Invalid value: '{str(update['type'])[:64]}'. This session is of type 'realtime'.",
             "invalid_value",
             "session.type",
         )
+    # the openai package's models first (types; what session.updated echoes must parse) ...
+    check_model(RealtimeSessionCreateRequest, {**update, "type": "realtime"}, "session")
+    # ... then its client type, literal values included, and the hosted rules on top (rules.py)
+    check_param(RealtimeSessionCreateRequestParam, update, "session")
+    _check_fixed(session, update, voice_locked)
     new = copy.deepcopy(session)
     for key, value in update.items():
         if key == "audio":
             _apply_audio(new["audio"], value)
-        elif key == "instructions":
-            expect(value, (str,), "session.instructions", "a string")
-            new[key] = value
         elif key == "output_modalities":
-            expect(value, (list,), "session.output_modalities", "an array")
-            if not value or any(m not in ("audio", "text") for m in value):
-                raise ClientEventError(
-                    "Invalid value for 'session.output_modalities': use ['audio'] or ['text'].",
-                    "invalid_value",
-                    "session.output_modalities",
-                )
             new[key] = list(value)
         elif key == "tools":
             new[key] = checked_tools(value, "session.tools")
         elif key != "type":
             new[key] = copy.deepcopy(value)
-    # what no hand-written check above covers (tool_choice, tracing, voice objects, ...) must at
-    # least be what the openai package accepts, since session.updated echoes it
-    check_model(RealtimeSessionCreateRequest, {**update, "type": "realtime"}, "session")
     return new
 
 
-def _apply_audio(audio: dict[str, Any], raw: Any) -> None:
-    expect(raw, (dict,), "session.audio", "an object")
-    for side in raw:
-        if side not in ("input", "output"):
-            raise ClientEventError(
-                f"Unknown parameter: 'session.audio.{side}'.", "unknown_parameter", f"session.audio.{side}"
-            )
-        expect(raw[side], (dict,), f"session.audio.{side}", "an object")
-    inp = raw.get("input", {})
-    for key, value in inp.items():
+def _check_fixed(session: dict[str, Any], update: dict[str, Any], voice_locked: bool) -> None:
+    """The two settings a session keeps: its model, and its voice once it has spoken."""
+    model = update.get("model")
+    if model is not None and model != session["model"]:
+        raise ClientEventError(
+            f"Invalid value for 'session.model': the model of a session cannot be changed "
+            f"(this session's is '{session['model']}').",
+            "invalid_value",
+            "session.model",
+        )
+    voice = ((update.get("audio") or {}).get("output") or {}).get("voice")
+    if voice_locked and voice is not None and voice != session["audio"]["output"].get("voice"):
+        raise ClientEventError(
+            "Cannot update a conversation's voice if assistant audio is present.", "cannot_update_voice"
+        )
+
+
+def _apply_audio(audio: dict[str, Any], raw: dict[str, Any]) -> None:
+    """Apply a checked ``session.audio``: the emulator's own limits (formats, ranges) on top."""
+    for key, value in raw.get("input", {}).items():
         param = f"session.audio.input.{key}"
         if key == "turn_detection":
             audio["input"][key] = _turn_detection(value)
         elif key == "format":
             audio["input"][key] = _format(value, param)
-        elif key in ("transcription", "noise_reduction"):
-            if value is not None:
-                expect(value, (dict,), param, "an object or null")
+        else:  # transcription, noise_reduction
             audio["input"][key] = copy.deepcopy(value)
-        else:
-            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
-    out = raw.get("output", {})
-    for key, value in out.items():
+    for key, value in raw.get("output", {}).items():
         param = f"session.audio.output.{key}"
         if key == "format":
             audio["output"][key] = _format(value, param)
-        elif key == "voice":
-            expect(value, (str, dict), param, "a string")
-            audio["output"][key] = value
         elif key == "speed":
             _number(value, param, 0.25, 1.5)
             audio["output"][key] = value
-        else:
-            raise ClientEventError(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
+        else:  # voice
+            audio["output"][key] = copy.deepcopy(value)
 
 
 def checked_tools(raw: Any, param: str) -> list[dict[str, Any]]:
@@ -212,6 +187,12 @@ def checked_tools(raw: Any, param: str) -> list[dict[str, Any]]:
     for i, tool in enumerate(raw):
         expect(tool, (dict,), f"{param}[{i}]", "an object")
         if tool.get("type", "function") == "function":
+            if "name" not in tool:
+                raise ClientEventError(
+                    f"Missing required parameter: '{param}[{i}].name'.",
+                    "missing_required_parameter",
+                    f"{param}[{i}].name",
+                )
             expect(tool.get("name"), (str,), f"{param}[{i}].name", "a string")
     return copy.deepcopy(raw)
 
