@@ -384,14 +384,19 @@ async def test_async_assess_leaves_the_loop_free_and_sync_on_the_loop_blocks_it(
         assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY)
         monitor = LoopLagMonitor(None, threshold=0.05)
         monitor.start()
-        await asyncio.wait_for(assessor.assess(GOOD, "default"), 30)
         await asyncio.sleep(0.02)
-        free = monitor.longest_stall
+        seen_before = monitor.lags_seen
+        await asyncio.wait_for(assessor.assess(GOOD, "default"), 30)
+        turns_during_async = monitor.lags_seen - seen_before
+        await asyncio.sleep(0.02)
+        seen_before = monitor.lags_seen
         assessor.assess_sync(GOOD, "default")  # the original bug, on purpose: a sync call on the loop
+        turns_during_sync = monitor.lags_seen - seen_before
         await asyncio.sleep(0.02)
         await monitor.stop()
-    assert free < 0.5  # the 0.6 s report never held the loop
-    assert monitor.longest_stall >= 0.55  # the sync call held it for the whole report
+    assert turns_during_async > 5  # the loop went on turning through the 0.6 s report
+    assert turns_during_sync == 0  # the sync call held it: not one turn...
+    assert monitor.longest_stall >= 0.55  # ...for the whole report
 
 
 def test_custom_prompt_object_is_accepted() -> None:

@@ -1,4 +1,8 @@
-"""Barge-in while the interviewer speaks, and a server that sends garbage: the session copes."""
+"""Barge-in while the interviewer speaks, and a server that sends garbage: the session copes.
+
+Both run in memory (an ``InMemoryTransport``) on a fast-forwarding loop (``looptime``), the audio at
+real time on the loop's clock.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-import websockets
-from session_helpers import FAKE_KEY, RUN_TIMEOUT, Run, assert_folder_complete, fast
+import pytest
+from session_helpers import IN_MEMORY, assert_folder_complete, real_time, run_in_memory
 
-from interview_kit.assessment import HeuristicAssessor
 from interview_kit.audio import ScriptedVoiceInput
-from interview_kit.config import SessionConfig
-from interview_kit.emulator import Emulator
 from interview_kit.session import InterviewSession
-from interview_kit.voice import synthesize
+from interview_kit.transport import InMemoryPeer
+from interview_kit.voice import speech_duration, synthesize
+
+pytestmark = IN_MEMORY
 
 
 async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(tmp_path: Path) -> None:
-    scenario = fast("default", speed=10)
-    with Emulator.in_thread(scenario=scenario) as emu:
-        config = SessionConfig(base_url=emu.base_url, api_key=FAKE_KEY, out_dir=tmp_path,
-                               speed=scenario.speed)
-        voice = ScriptedVoiceInput(scenario.speed)
-        session = InterviewSession(config, input=voice, assessor=HeuristicAssessor())
+    scenario = real_time("default")
+    voice = ScriptedVoiceInput(scenario.speed)
+
+    def talk_over_the_greeting(session: InterviewSession) -> None:
         spoke = False
 
         def listen(record: dict[str, Any]) -> None:
@@ -36,8 +38,9 @@ async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(
                 asyncio.get_running_loop().call_later(0.2, session.stop)
 
         session.add_listener(listen)
-        result = await asyncio.wait_for(session.run(), RUN_TIMEOUT)
-    run = Run(result, session)
+
+    run = await run_in_memory(scenario, tmp_path, candidate=False, input=voice, during=talk_over_the_greeting)
+    result = run.result
     assert result.outcome == "stopped"
     barge = run.of("barge_in")
     assert len(barge) == 1
@@ -46,9 +49,15 @@ async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(
     assert ended["data"]["truncated"] is True
     assert truncate["data"]["item_id"] == barge[0]["item_id"]
     assert 0 < truncate["data"]["audio_end_ms"] == ended["data"]["played_ms"]
-    assert truncate["data"]["audio_end_ms"] < 11_000  # cut well before the greeting's end
-    assert run.of("input_audio_buffer.speech_started")[0]["t"] <= truncate["t"]
-    assert_folder_complete(run, secret=FAKE_KEY)
+    greeting = f"{scenario.interviewer.greeting} {scenario.interviewer.questions[0]}"
+    greeting_ms = speech_duration(greeting, scenario.interviewer.words_per_minute) * 1000
+    assert truncate["data"]["audio_end_ms"] < greeting_ms / 2  # cut well before the greeting's end
+    speech_started = run.of("input_audio_buffer.speech_started")[0]
+    assert speech_started["t"] <= truncate["t"]
+    # the cut is what had been played at that moment: the greeting played at real time until then
+    played_at_cut = truncate["t"] - run.of("playback.started")[0]["t"]
+    assert truncate["data"]["audio_end_ms"] / 1000 == pytest.approx(played_at_cut, abs=0.05)
+    assert_folder_complete(run)
 
 
 GARBAGE = [
@@ -72,24 +81,19 @@ GARBAGE = [
 async def test_malformed_server_events_are_logged_and_ignored(tmp_path: Path) -> None:
     received: list[dict[str, Any]] = []
 
-    async def server(ws: Any) -> None:
+    async def server(peer: InMemoryPeer) -> None:
         for frame in GARBAGE:
-            await ws.send(frame)
-        await ws.send(json.dumps({"type": "session.updated", "session": {"type": "realtime"}}))
-        async for message in ws:
-            event = json.loads(message)
+            await peer.send(frame)
+        await peer.send(json.dumps({"type": "session.updated", "session": {"type": "realtime"}}))
+        while True:
+            event = json.loads(await peer.receive())
             received.append(event)
             if event["type"] == "response.create":  # the session went on after all that
-                await ws.close(1001, "going away")
+                await peer.close(1001, "going away")
                 return
 
-    async with websockets.serve(server, "127.0.0.1", 0) as srv:
-        port = srv.sockets[0].getsockname()[1]
-        config = SessionConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key=FAKE_KEY, out_dir=tmp_path,
-                               speed=10)
-        session = InterviewSession(config, assessor=HeuristicAssessor())
-        result = await asyncio.wait_for(session.run(), RUN_TIMEOUT)
-    run = Run(result, session)
+    run = await run_in_memory(real_time("default"), tmp_path, serve=server, candidate=False)
+    result, session = run.result, run.session
     assert result.outcome == "disconnected"
     assert result.close_code == 1001 and result.close_reason == "going away"
     assert any(e["type"] == "response.create" for e in received)
@@ -98,4 +102,4 @@ async def test_malformed_server_events_are_logged_and_ignored(tmp_path: Path) ->
     assert not [e for e in run.of("error") if e["dir"] == "local"]  # no handler tripped over a field
     assert len([e for e in run.events() if e["dir"] == "in"]) == len(GARBAGE) + 1
     assert session.flow.ignored == [] and session.flow.phase == "disconnected"
-    assert_folder_complete(run, secret=FAKE_KEY)
+    assert_folder_complete(run)
