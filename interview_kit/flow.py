@@ -145,7 +145,7 @@ class Transition:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "from": str(self.from_), "to": str(self.to), "reason": self.reason}
+        return {"t": round(self.t, 6), "from": str(self.from_), "to": str(self.to), "reason": self.reason}
 
 
 @dataclass

@@ -104,7 +104,9 @@ class SessionEnding:
         self._folder.write_session({
             "outcome": self._outcome if ended else None,
             "close_code": info.code if info else None, "close_reason": info.reason if info else None,
-            "closed_by": info.by if info else None, "config": self.config.to_dict(),
+            "closed_by": info.by if info else None,
+            "connected_to": self._transport.description if self._transport is not None else None,
+            "config": self.config.to_dict(),
             "scenario": self._scenario_name, "assessment_mode": self._mode,
             "assessor": {"name": getattr(self.assessor, "name", type(self.assessor).__name__),
                          "model": self.assessor.model},
