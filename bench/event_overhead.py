@@ -186,8 +186,8 @@ async def dispatch_round(frames: list[str | bytes], out: Path, *, log_off: bool 
     _connect_offline(session)
     await session._output.start()
     log = _event_log(session)
-    if log_off:
-        log.record = _noop_record  # type: ignore[method-assign]
+    if log_off:  # every way the dispatch writes a line
+        log.record = log.record_audio_delta = _noop_record  # type: ignore[method-assign]
     lines_before = log.lines_written
     start = time.perf_counter()
     for frame in frames:

@@ -1,5 +1,11 @@
 """The session's settings: one dataclass, loadable from TOML, overridable by a scenario's ``[client]``
-table, and snapshotted into ``session.json`` without its secrets."""
+table, and snapshotted into ``session.json`` without its secrets.
+
+The settings the first ``session.update`` carries (voice, transcription model, language, server VAD) are
+checked when the config is made, against what the hosted API takes (`interview_kit.wire_types`: the
+`openai` package's own lists, the same the emulator enforces): a value the server would refuse fails
+here, before connecting, with a `ConfigError` naming the setting.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from interview_kit import wire_types
 from interview_kit.eventlog import strip_userinfo
 
 HOSTED_BASE_URL = "https://api.openai.com/v1"
@@ -26,6 +33,18 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 _SECRET_FIELDS = frozenset({"api_key"})
+
+#: Where each setting goes in the interview's first ``session.update`` (the ``param`` of a server
+#: error that refuses it): the session names the setting when the server refuses one.
+WIRE_PARAMS: dict[str, str] = {
+    "session.instructions": "instructions",
+    "session.audio.output.voice": "voice",
+    "session.audio.input.transcription.model": "transcription_model",
+    "session.audio.input.transcription.language": "language",
+    "session.audio.input.turn_detection.threshold": "vad_threshold",
+    "session.audio.input.turn_detection.prefix_padding_ms": "vad_prefix_padding_ms",
+    "session.audio.input.turn_detection.silence_duration_ms": "vad_silence_duration_ms",
+}
 
 #: The standard acknowledgement and goodbye, by language (English for any other).
 LINES: dict[str, dict[str, str]] = {
@@ -50,7 +69,7 @@ class SessionConfig:
     api_key_env: str = "OPENAI_API_KEY"
     voice: str = "marin"
     instructions: str = DEFAULT_INSTRUCTIONS
-    language: str = "en"
+    language: str = "en"  # ISO-639-1 ("en"); a region ("en-US") is accepted, the code alone is sent
     transcription_model: str = "gpt-4o-mini-transcribe"
     # connection
     ping_interval: float = 20.0
@@ -102,6 +121,32 @@ class SessionConfig:
                 raise ConfigError(f"{f.name} must be a positive number; got {value!r}")
         if urlsplit(self.base_url).scheme not in ("http", "https", "ws", "wss"):
             raise ConfigError(f"base_url must be an http(s) or ws(s) URL; got {self.base_url!r}")
+        self._check_wire()
+
+    def _check_wire(self) -> None:
+        """What the first ``session.update`` carries, against what the hosted API takes; each refusal
+        names the setting and what it may be."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "str" and not isinstance(value, str):
+                raise ConfigError(f"{f.name} must be a string; got {value!r}")
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{f.name} must be an integer; got {value!r}")
+        voices = wire_types.voices()
+        if self.voice not in voices:
+            raise ConfigError(f"voice: {self.voice!r} is not a Realtime voice; "
+                              f"choose one of {_listed(voices)}")
+        models = wire_types.transcription_models()
+        if self.transcription_model not in models:
+            raise ConfigError(f"transcription_model: {self.transcription_model!r} is not a Realtime "
+                              f"transcription model; choose one of {_listed(models)}")
+        if self.language and self.transcription_language not in wire_types.TRANSCRIPTION_LANGUAGES:
+            raise ConfigError(f"language: {self.language!r} is not a language the transcription takes; "
+                              "use an ISO-639-1 code such as 'en' or 'ko' (a region, as in 'en-US', may "
+                              f"follow), one of {_listed(wire_types.TRANSCRIPTION_LANGUAGES)}")
+        if self.vad_threshold > 1:
+            raise ConfigError(f"vad_threshold: {self.vad_threshold:g} is above 1; the server VAD's "
+                              "activation threshold is between 0 and 1 (default 0.5)")
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -143,7 +188,13 @@ class SessionConfig:
         given = self.ack_text if kind == "ack" else self.goodbye_text
         if given:
             return given
-        return LINES.get(self.language.split("-")[0].lower(), LINES["en"])[kind]
+        return LINES.get(self.transcription_language, LINES["en"])[kind]
+
+    @property
+    def transcription_language(self) -> str:
+        """`language` as the transcription takes it: the ISO-639-1 code alone (``en-US`` -> ``en``,
+        ``pt_BR`` -> ``pt``); empty: no language sent, the transcription detects it."""
+        return self.language.replace("_", "-").split("-")[0].strip().lower()
 
     def resolve_api_key(self) -> str | None:
         """The key: given, else from the environment variable `api_key_env`."""
@@ -173,6 +224,10 @@ class SessionConfig:
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["base_url"] = strip_userinfo(self.base_url)
         return out
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(repr(v) for v in values)
 
 
 def _coerce(name: str, type_: Any, value: Any) -> Any:

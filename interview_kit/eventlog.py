@@ -9,7 +9,8 @@ like credentials are redacted, and every registered secret value is replaced whe
 A line is compact UTF-8 JSON (``orjson``, the field order of ``docs/session-folder.md``). The trimmed copy of
 an event is made by `reference_record`, the generic walk and the specification, or, for the plain JSON
 values every wire event and the session's own records hold, by a one-pass fast path that gives the same
-record at a fraction of the cost (the log runs once per server event, audio deltas included).
+record at a fraction of the cost (the log runs once per server event, audio deltas included). The
+audio-delta line, most of a session's lines, has its own fixed-shape path (`EventLog.record_audio_delta`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from interview_kit.records import Dir, Rec
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +292,8 @@ class _Fallback(Exception):
 class _FastTrimmer:
     """`reference_record` for plain values, faster. Anything else raises `_Fallback`."""
 
-    __slots__ = ("heads", "keys", "one_secret", "phases", "plain_audio_keys", "secrets")
+    __slots__ = ("audio_ids", "audio_line", "heads", "keys", "one_secret", "phases", "plain_audio_keys",
+                 "secrets")
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
@@ -300,6 +304,10 @@ class _FastTrimmer:
         self.keys: dict[str, tuple[str, int]] = {}
         self.heads: dict[tuple[Any, Any], tuple[str, bool]] = {}
         self.phases: dict[Any, str] = {}
+        # The last audio delta's (response_id, item_id, phase) and its record with those written in: a
+        # response's deltas (dozens to hundreds in a row) share them, so they are checked and redacted once.
+        self.audio_ids: tuple[Any, Any, Any] | None = None
+        self.audio_line: dict[str, Any] = {}
 
     def key(self, k: Any) -> tuple[str, int]:
         if k.__class__ is not str:
@@ -342,6 +350,43 @@ class _FastTrimmer:
             if s in text:
                 text = text.replace(s, REDACTED)
         return text if len(text) <= MAX_STRING else _cut(text)
+
+    def audio_delta(self, event: Mapping[str, Any], response_id: Any, item_id: Any, phase: Any, nbytes: Any,
+                    t: float, wall: float) -> dict[str, Any]:
+        """`record` of the session's audio-delta line, built straight: its shape is fixed (``dir`` "in", the
+        audio-delta type, `nbytes` decoded by the session, `data` the event's `_AUDIO_DATA_KEYS`), so it is
+        a copy of the response's line with the four values that change set. Raises `_Fallback` when a value
+        is not of that shape."""
+        event_id = event.get("event_id")
+        output_index = event.get("output_index")
+        content_index = event.get("content_index")
+        if (event_id.__class__ is not str or output_index.__class__ is not int
+                or content_index.__class__ is not int or len(event_id) > MAX_STRING):
+            raise _Fallback
+        ids = (response_id, item_id, phase)
+        if ids != self.audio_ids:
+            self.audio_line = self.audio_delta_line(response_id, item_id, phase)
+            self.audio_ids = ids
+        for s in self.secrets:
+            if s in event_id:
+                event_id = event_id.replace(s, REDACTED)
+        rec = self.audio_line.copy()
+        rec["t"] = t
+        rec["wall"] = wall
+        rec["bytes"] = nbytes
+        rec["data"] = {"event_id": event_id, "output_index": output_index, "content_index": content_index}
+        return rec
+
+    def audio_delta_line(self, response_id: Any, item_id: Any, phase: Any) -> dict[str, Any]:
+        """An audio-delta record with these ids written in as `record` writes them (checked, redacted), the
+        other fields in their places, to be set."""
+        if not (self.plain_audio_keys and (response_id is None or response_id.__class__ is str)
+                and (item_id is None or item_id.__class__ is str)):
+            raise _Fallback
+        line = self.record(Dir.IN.value, Rec.AUDIO_DELTA.value, response_id, item_id, phase, None, None,
+                           0.0, 0.0)
+        line["bytes"] = line["data"] = None
+        return line
 
     def audio_delta_data(self, data: dict[Any, Any]) -> dict[str, Any] | None:
         """`data` trimmed without a walk if it is what the session logs of an audio delta (its payload
@@ -591,16 +636,7 @@ class EventLog:
         are left out and their decoded size becomes `bytes` (unless `nbytes` is given), strings are cut
         at `MAX_STRING`, secrets are redacted. `t` (seconds on the log's clock) defaults to now.
         """
-        now = self._clock() - self.t0
-        if t is None:
-            t = now
-            wall = self._wall()
-        else:
-            wall = self._wall() - (now - t)  # the wall time of that moment, not of the call
-        try:  # to the microsecond (as round(x, 6), at a quarter of its cost: this runs for every event)
-            t, wall = round(t * 1e6) / 1e6, round(wall * 1e6) / 1e6
-        except (ValueError, OverflowError):  # nan, inf
-            t, wall = round(t, 6), round(wall, 6)
+        t, wall = self._stamp(t)
         rec = None
         if self.fast:
             try:
@@ -610,11 +646,59 @@ class EventLog:
         if rec is None:
             rec = reference_record(dir, type, t=t, wall=wall, response_id=response_id, item_id=item_id,
                                    phase=phase, data=data, nbytes=nbytes, secrets=self._secrets)
-        try:  # encode_line, inlined: this runs for every event
-            line = orjson.dumps(rec, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        self._write(rec)
+        return rec
+
+    def record_audio_delta(
+        self,
+        event: Mapping[str, Any],
+        *,
+        response_id: str | None = None,
+        item_id: str | None = None,
+        phase: str | None = None,
+        nbytes: int,
+    ) -> dict[str, Any]:
+        """The line of a server audio delta whose payload the caller decoded (`nbytes` long): what
+        ``record("in", "response.output_audio.delta", ..., data=<the event's event_id, output_index and
+        content_index>, nbytes=nbytes)`` writes, made without the generic checks when the values have the
+        usual types. Most lines of a session are these (one per 100 ms of speech)."""
+        if self.fast:
+            t, wall = self._stamp(None)
+            try:
+                rec = self._trimmer.audio_delta(event, response_id, item_id, phase, nbytes, t, wall)
+            except _Fallback:
+                pass
+            else:
+                self._write(rec)
+                return rec
+        return self.record(Dir.IN, Rec.AUDIO_DELTA, response_id=response_id, item_id=item_id, phase=phase,
+                           data={k: event.get(k) for k in _AUDIO_DATA_KEYS}, nbytes=nbytes)
+
+    def _stamp(self, t: float | None) -> tuple[float, float]:
+        """`t` (now if None) and the wall time of that moment, to the microsecond."""
+        now = self._clock() - self.t0
+        if t is None:
+            t = now
+            wall = self._wall()
+        else:
+            wall = self._wall() - (now - t)  # the wall time of that moment, not of the call
+        try:  # as round(x, 6), at a quarter of its cost: this runs for every event
+            return round(t * 1e6) / 1e6, round(wall * 1e6) / 1e6
+        except (ValueError, OverflowError):  # nan, inf
+            return round(t, 6), round(wall, 6)
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        """Append `rec`'s line to the file's buffer (the flush thread pushes it out); tell the listeners.
+
+        Written for speed (it runs for every event): `encode_line` inlined, its ``default=str`` only on the
+        rare record that needs it, the lock taken without a ``with`` block."""
+        try:
+            line = orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError:
             line = encode_line(rec)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._closed:
                 self._append_after_close(line)
             else:
@@ -625,9 +709,10 @@ class EventLog:
                 else:
                     self._dirty = True
                     self.lines_written += 1
+        finally:
+            lock.release()
         if self.listeners:
             self._notify(rec)
-        return rec
 
     def flush(self) -> None:
         """Push buffered lines to the operating system (they survive the process from then on)."""

@@ -93,7 +93,22 @@ def emulator_config(base: SessionConfig, scenario: Scenario, choices: Mapping[st
     """
     fixed = {"speed": scenario.speed, "language": scenario.language, "api_key": EMULATOR_KEY,
              "assessor": "openai"}
-    return base.with_overrides(scenario.client).with_overrides({**fixed, **choices})
+    try:
+        with_client = base.with_overrides(scenario.client)
+    except ConfigError as exc:  # say where the setting came from
+        raise ConfigError(f"scenario {scenario.path or scenario.name} [client]: {exc}") from None
+    return with_client.with_overrides({**fixed, **choices})
+
+
+def assessment_notes(config: SessionConfig) -> list[str]:
+    """What the user should know about the assessment before the interview: a prompt's temperature
+    that the assessment model will not be sent (said once; the assessor does not repeat it)."""
+    if config.assessor != "openai":
+        return []
+    from interview_kit.assessment import load_prompt, temperature_warning
+
+    note = temperature_warning(config.assessment_model, load_prompt(config.prompt))
+    return [note] if note is not None else []
 
 
 def audio_problem(exc: BaseException) -> str:
@@ -119,6 +134,7 @@ def plan_interview(
 
     The emulator's base_url is not known yet: `open_interview` sets it once the emulator listens.
     """
+    from interview_kit.assessment import PromptError
     from interview_kit.scenario import ScenarioError
 
     settings = dict(settings or {})
@@ -150,7 +166,8 @@ def plan_interview(
         else:
             assert loaded is not None
             config = base.with_overrides({**settings, "speed": loaded.speed, "language": loaded.language})
-    except (FileNotFoundError, ScenarioError, ConfigError) as exc:
+        notes += assessment_notes(config)
+    except (FileNotFoundError, ScenarioError, ConfigError, PromptError) as exc:
         raise SetupError(str(exc)) from None
     if not emulator and config.is_hosted and config.resolve_api_key() is None:
         raise SetupError(f"no API key: set {config.api_key_env} to your OpenAI API key to use the hosted API",

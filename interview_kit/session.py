@@ -221,15 +221,16 @@ class InterviewSession(SessionEvents, SessionEnding):
             s for s in (key, self.config.api_key, *url_secrets(self.config.base_url)) if s])
         for cb in self._listeners:
             self._folder.log.add_listener(cb)
+        if self._transport is None:
+            c = self.config
+            self._transport = WebsocketTransport(
+                c.realtime_url, headers={"Authorization": f"Bearer {key}"} if key else {},
+                ping_interval=c.ping_interval, ping_timeout=c.ping_timeout, close_timeout=c.close_timeout,
+                open_timeout=c.connect_timeout)
         self._record(Dir.LOCAL, Rec.SESSION_STARTED, data={"config": self.config.to_dict(),
                                                            "scenario": self._scenario_name})
         self._write_session_json()
-        if self._transport is not None:
-            return self._transport
-        c = self.config
-        return WebsocketTransport(c.realtime_url, headers={"Authorization": f"Bearer {key}"} if key else {},
-                                  ping_interval=c.ping_interval, ping_timeout=c.ping_timeout,
-                                  close_timeout=c.close_timeout, open_timeout=c.connect_timeout)
+        return self._transport
 
     async def _run_connected(self, transport: RealtimeTransport) -> None:
         await self._output.start()  # a missing device is a setup error: raised before connecting
@@ -256,10 +257,14 @@ class InterviewSession(SessionEvents, SessionEnding):
         reader = self._spawn(conn.read(), "receive")
         for coro, name in ((conn.write(), "write"), (self._pump_input(), "input"), (self._tick(), "tick")):
             self._spawn(coro, name)
-        conn.send(proto.session_update(
+        # The interview's settings. Its event_id comes back on an `error` that refuses it (fatal, see
+        # `_on_error`); without its `session.updated` in time the interview does not start either.
+        self._first_update_id = "session_update_interview"
+        conn.send({**proto.session_update(
             instructions=self.config.instructions, voice=self.config.voice,
             turn_detection=self._turn_detection(True), tools=[proto.END_INTERVIEW_TOOL],
-            transcription_model=self.config.transcription_model, language=self.config.language))
+            transcription_model=self.config.transcription_model,
+            language=self.config.transcription_language), "event_id": self._first_update_id})
         self._requests.append(self._spawn(self._start_interview(), "greeting"))
         assert self._ended is not None
         await self._ended.wait()
@@ -267,19 +272,26 @@ class InterviewSession(SessionEvents, SessionEnding):
             await conn.close(1000, self._outcome or "")
 
     async def _start_interview(self) -> None:
-        await self._wait_session_updated()
+        await self._wait_session_updated(first=True)
         if self._flow.phase is Phase.INTERVIEWING:
             assert self._sequencer is not None
             await self._sequencer.request(Purpose.QUESTION, proto.response_create(Purpose.QUESTION),
                                           still_wanted=lambda: self._flow.wants(Purpose.QUESTION))
 
-    async def _wait_session_updated(self) -> None:
+    async def _wait_session_updated(self, *, first: bool = False) -> None:
+        """Wait for `session.updated`. For the `first` update (the interview's settings: its tool, the
+        transcription, the voice) none in time is fatal: the server would run on its defaults, and an
+        interview without its end_interview tool never ends. Later updates go on after a timeout."""
         assert self._session_updated is not None
+        limit = self.config.session_updated_timeout
         try:
-            await asyncio.wait_for(self._session_updated.wait(), self.config.session_updated_timeout)
+            await asyncio.wait_for(self._session_updated.wait(), limit)
         except TimeoutError:
-            self._record(Dir.LOCAL, Rec.TIMEOUT, data={"waiting_for": Rec.SESSION_UPDATED,
-                                                       "after_s": self.config.session_updated_timeout})
+            self._record(Dir.LOCAL, Rec.TIMEOUT, data={"waiting_for": Rec.SESSION_UPDATED, "after_s": limit})
+            if first and not self._flow.finished:
+                reason = f"session.update not confirmed: no session.updated within {limit:g} s"
+                log.error("%s; the interview does not start", reason)
+                self._apply(self._flow.fail(self._now(), reason))
 
     async def _pump_input(self) -> None:
         """Stream the input. A chunk is yielded once its last sample has been recorded, so the moment

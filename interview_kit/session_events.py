@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interview_kit import protocol as proto
+from interview_kit.config import WIRE_PARAMS
 from interview_kit.flow import Phase
 from interview_kit.records import INTERVIEW_PURPOSES, Dir, Outcome, Rec, TriggerSource
 from interview_kit.transport import CloseInfo
@@ -50,7 +51,9 @@ class SessionEvents:
                 rid = self._registry.resolve(event) if kind not in proto.RESPONSE_OBJECT_EVENTS else None
             else:
                 rid = proto.response_id_of(event)
-            self._record(Dir.IN, kind, response_id=rid, item_id=proto.item_id_of(event), data=event)
+            if self._folder is not None:  # (= self._record, one call less)
+                self._folder.log.record(Dir.IN, kind, response_id=rid, item_id=proto.item_id_of(event),
+                                        phase=self._flow.phase, data=event)
             handler = _HANDLERS.get(kind)
             if handler is not None:
                 handler(self, event, rid, binding)
@@ -58,15 +61,14 @@ class SessionEvents:
             self._error(f"dispatch {kind}", exc)
 
     def _on_audio_delta(self, event: dict[str, Any]) -> None:
-        """The hot path (most frames are audio): decoded once, logged with its decoded size, played."""
-        rid = self._registry.resolve(event)
-        item = proto.item_id_of(event)
+        """The hot path (most frames are audio): ids read in one call, decoded once, logged by the log's
+        fixed-shape audio-delta line with its decoded size, played."""
+        rid, item = proto.stream_ids_of(event)
+        rid = rid or self._registry.current_id  # = self._registry.resolve(event), for a delta
         pcm = proto.audio_of(event)
         assert self._folder is not None
-        data = {"event_id": event.get("event_id"), "output_index": event.get("output_index"),
-                "content_index": event.get("content_index")}
-        self._folder.log.record(Dir.IN, Rec.AUDIO_DELTA, response_id=rid, item_id=item,
-                                phase=self._flow.phase, nbytes=len(pcm), data=data)
+        self._folder.log.record_audio_delta(event, response_id=rid, item_id=item, phase=self._flow.phase,
+                                            nbytes=len(pcm))
         if rid is None:
             return
         if item:
@@ -150,10 +152,28 @@ class SessionEvents:
 
     def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         code, message, event_id = proto.error_of(event)
+        error = event.get("error")
+        param = error.get("param") if isinstance(error, dict) else None
+        param = param if isinstance(param, str) and param else None
         if code == ACTIVE_RESPONSE_ERROR:
             assert self._sequencer is not None
             self._sequencer.on_rejected(event_id)
             log.info("response.create rejected (active response); retrying after response.done")
+        elif event_id is not None and event_id == getattr(self, "_first_update_id", None):
+            # The interview's own settings refused: the server runs on with its defaults (no
+            # end_interview tool, no transcription), so the interview must not start.
+            setting = WIRE_PARAMS.get(param or "")
+            where = f"{param} (setting {setting})" if setting else (param or code or "unknown field")
+            reason = f"session.update refused: {where}: {message}"
+            log.error("%s", reason)
+            self._record(Dir.LOCAL, Rec.ERROR, data={"message": reason, "where": "session.update",
+                                                     "param": param, "code": code})
+            if not self._flow.finished:
+                self._apply(self._flow.fail(self._now(), reason))
+        elif (param or "").startswith("session.") or code == "cannot_update_voice":
+            # a later update (turn-taking off at the trigger): not fatal, its wait times out and we go on
+            log.warning("session.update refused: %s: %s; the session keeps its previous settings",
+                        param or code, message)
         else:
             log.warning("server error %s: %s", code, message)
 

@@ -3,7 +3,10 @@
 `RealtimeTestClient` validates every event it sends as ``RealtimeClientEvent`` (unless sent raw, for
 bad-input tests) and every event it receives as ``RealtimeServerEvent``, so any conversation a test
 holds also checks the emulator's wire format. `InMemoryTestClient` does the same over an
-``InMemoryTransport`` served by the emulator's conversation (no socket).
+``InMemoryTransport`` served by the emulator's conversation (no socket): in a test marked
+``@pytest.mark.looptime`` its pacing, latencies and faults run on a fast-forwarding loop clock, so
+timings can be asserted exactly and cost no wall time. Start such clients inside the test body, not in
+an async fixture: looptime fast-forwards only while the test function itself runs.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from interview_kit import voice
-from interview_kit.emulator import serve_in_memory
+from interview_kit.emulator import InMemoryEmulator, serve_in_memory
 from interview_kit.scenario import Scenario, load_scenario, parse_scenario
-from interview_kit.transport import InMemoryTransport
+from interview_kit.transport import InMemoryTransport, TransportClosed
 
 SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
 CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
@@ -96,6 +99,17 @@ class RealtimeTestClient:
             if event["type"] == type_:
                 return out
 
+    async def recv_until_timed(
+        self, type_: str, limit: float = STEP_TIMEOUT
+    ) -> tuple[list[dict[str, Any]], list[float]]:
+        """`recv_until`, with the loop's clock (``loop.time()``) at each event's arrival."""
+        loop = asyncio.get_running_loop()
+        events, times = [], []
+        while not events or events[-1]["type"] != type_:
+            events.append(await self.recv(limit))
+            times.append(loop.time())
+        return events, times
+
     async def update_session(self, **session: Any) -> dict[str, Any]:
         await self.send({"type": "session.update", "session": {"type": "realtime", **session}})
         return (await self.recv_until("session.updated"))[-1]
@@ -127,11 +141,24 @@ class InMemoryTestClient(RealtimeTestClient):
 
     @classmethod
     async def start(
-        cls, scenario: str | Scenario = "default", model: str = "gpt-realtime"
+        cls, scenario: str | Scenario | InMemoryEmulator = "default", model: str = "gpt-realtime"
     ) -> InMemoryTestClient:
-        transport = InMemoryTransport(serve=serve_in_memory(scenario, model))
+        """Connect to a new in-memory emulator of `scenario` (reporting `model`), or to `scenario`
+        itself when it is an ``InMemoryEmulator`` (a connection of its own, as another websocket)."""
+        serve = scenario if isinstance(scenario, InMemoryEmulator) else serve_in_memory(scenario, model)
+        transport = InMemoryTransport(serve=serve)
         await transport.connect()
         return cls(transport)
+
+    @classmethod
+    async def open(
+        cls, scenario: str | Scenario | InMemoryEmulator = "default", model: str = "gpt-realtime"
+    ) -> InMemoryTestClient:
+        """`start`, then read the ``session.created`` that must come first."""
+        client = await cls.start(scenario, model)
+        created = await client.recv()
+        assert created["type"] == "session.created", created
+        return client
 
     async def close(self) -> None:
         await asyncio.wait_for(self.transport.close(), STEP_TIMEOUT)
@@ -148,6 +175,16 @@ class InMemoryTestClient(RealtimeTestClient):
         validate_server_event(event)
         self.seen.append(event)
         return event
+
+
+async def until_closed(client: InMemoryTestClient, limit: float = 60.0) -> TransportClosed:
+    """Read until the in-memory connection ends (each wait bounded by `limit` seconds of the loop's
+    clock); the `TransportClosed` says who closed it, with which code and reason."""
+    while True:
+        try:
+            await client.recv(limit)
+        except TransportClosed as closed:
+            return closed
 
 
 def of_type(events: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:

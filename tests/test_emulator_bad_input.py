@@ -1,11 +1,18 @@
-"""Bad client input gets an ``error`` event shaped like the hosted API's, and the connection stays open."""
+"""Bad client input gets an ``error`` event shaped like the hosted API's, and the connection stays open.
+
+Every case runs in memory (``InMemoryTestClient``) on looptime's fast-forwarding loop, where the
+response that shows the connection still serving costs no wall time. One case per framing kind also
+runs over the websocket (``..._over_the_websocket``), where framing is the socket's business: a bad
+text frame, a binary frame, and a text frame larger than ``MAX_EVENT_BYTES`` that aiohttp must still
+deliver (its frame limit is 4x that) for the conversation to refuse.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from emulator_helpers import RealtimeTestClient, fast
+from emulator_helpers import InMemoryTestClient, RealtimeTestClient, fast
 
 from interview_kit.emulator import Emulator
 from interview_kit.emulator.realtime import MAX_EVENT_BYTES
@@ -225,27 +232,42 @@ CASES += [
 ]
 
 
+SCENARIO = fast("default", speed=50)
+
+
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator.in_thread(fast("default", speed=50)) as emulator:
+    # no timing is asserted over the websocket: a fast audio clock makes "still serving" quick there
+    with Emulator.in_thread(fast("default", speed=1000)) as emulator:
         yield emulator
 
 
+async def _refused_then_still_serving(c: RealtimeTestClient, text: str, code: str, param: str | None) -> None:
+    await c.send_raw(text)
+    error = (await c.recv_until("error"))[-1]["error"]
+    assert error["code"] == code and error["param"] == param and error["message"]
+    assert error["type"] == "invalid_request_error"
+    if '"event_id"' in text:
+        assert error["event_id"] == "e1"
+    events = await c.create_response()  # still serving
+    assert events[-1]["response"]["status"] == "completed"
+
+
+@pytest.mark.looptime
 @pytest.mark.parametrize(("text", "code", "param"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_bad_event_gets_an_error_and_the_connection_stays_open(emu, text, code, param):
+async def test_bad_event_gets_an_error_and_the_connection_stays_open(text, code, param):
+    async with await InMemoryTestClient.open(SCENARIO) as c:
+        await _refused_then_still_serving(c, text, code, param)
+
+
+async def test_bad_text_frame_over_the_websocket(emu):
+    _name, text, code, param = CASES[0]  # invalid json
     async with await RealtimeTestClient.connect(emu.realtime_url) as c:
         await c.recv()
-        await c.send_raw(text)
-        error = (await c.recv_until("error"))[-1]["error"]
-        assert error["code"] == code and error["param"] == param and error["message"]
-        assert error["type"] == "invalid_request_error"
-        if '"event_id"' in text:
-            assert error["event_id"] == "e1"
-        events = await c.create_response()  # still serving
-        assert events[-1]["response"]["status"] == "completed"
+        await _refused_then_still_serving(c, text, code, param)
 
 
-async def test_binary_and_oversized_frames(emu):
+async def test_binary_and_oversized_frames_over_the_websocket(emu):
     async with await RealtimeTestClient.connect(emu.realtime_url) as c:
         await c.recv()
         await c.send_raw(b"\x00\x01binary")
@@ -258,11 +280,11 @@ async def test_binary_and_oversized_frames(emu):
         await c.recv_until("input_audio_buffer.cleared")
 
 
-async def test_valid_settings_and_items_are_accepted_and_echo_parseable(emu):
+@pytest.mark.looptime
+async def test_valid_settings_and_items_are_accepted_and_echo_parseable():
     """The stricter checks refuse only what the openai models refuse (every echo is validated by
     the test client as RealtimeServerEvent)."""
-    async with await RealtimeTestClient.connect(emu.realtime_url) as c:
-        await c.recv()
+    async with await InMemoryTestClient.open(SCENARIO) as c:
         session = (
             await c.update_session(
                 tool_choice="required",

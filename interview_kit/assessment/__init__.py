@@ -17,7 +17,7 @@ One concern a module:
 - `turns`: transcripts as assessors read them (`transcript_to_text`)
 - `chat_format`: the chat-completions request, the answer's JSON schema and its validation
 - `retry`: ``Retry-After``, backoff, and the one retry loop shared by the sync and async paths
-- `openai_assessor`: `OpenAIAssessor`
+- `openai_assessor`: `OpenAIAssessor`; which sampling parameters a model takes (`unsent_temperature`)
 - `heuristic`: `HeuristicAssessor` and the transcript features it scores
 - `spoken`: `report_to_verbal_summary`, `fallback_summary`: what the interviewer says
 """
@@ -39,7 +39,7 @@ from interview_kit.assessment.heuristic import (
     feature_scores,
     transcript_features,
 )
-from interview_kit.assessment.openai_assessor import OpenAIAssessor
+from interview_kit.assessment.openai_assessor import OpenAIAssessor, temperature_warning, unsent_temperature
 from interview_kit.assessment.prompts import (
     AssessmentPrompt,
     Criterion,
@@ -80,6 +80,8 @@ __all__ = [
     "response_format",
     "retry_after_seconds",
     "speakable",
+    "temperature_warning",
     "transcript_features",
     "transcript_to_text",
+    "unsent_temperature",
 ]

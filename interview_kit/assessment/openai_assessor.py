@@ -4,6 +4,11 @@ answers, exponential backoff, ``Retry-After`` honoured).
 
 The sync and async paths share one retry loop (`OpenAIAssessor._attempts`); they differ only in the
 client they call and how they wait. ``openai`` is imported on first use.
+
+Sampling parameters go only to models that take them: reasoning models (``o1``, ``o3``, ``o4-mini``, the
+``gpt-5`` family) answer a ``temperature`` with a 400 that no retry cures. The rule, by model-name
+prefix, is `interview_kit.wire_types.chat_model_rule`, the same table the emulator's chat endpoint
+enforces.
 """
 
 from __future__ import annotations
@@ -35,8 +40,37 @@ from interview_kit.assessment.retry import (
 )
 from interview_kit.assessment.turns import Turns
 from interview_kit.eventlog import redact, strip_userinfo, url_secrets
+from interview_kit.wire_types import chat_model_rule
 
 log = logging.getLogger(__name__)
+
+DEFAULT_TEMPERATURE = 0.2  # the assessor's own, for a prompt that sets none
+
+_TOLD: set[tuple[str, str, float]] = set()  # (model, prompt, temperature) already warned about
+
+
+def unsent_temperature(model: str, prompt: AssessmentPrompt) -> str | None:
+    """Why the prompt's `temperature` is not sent to `model` (a reasoning model takes only its default,
+    1), or None when it is sent, is the default, or the prompt sets none."""
+    wanted = prompt.temperature
+    if wanted is None or wanted == 1 or chat_model_rule(model).takes_sampling:
+        return None
+    return (f"prompt {prompt.name!r} sets temperature {wanted:g}, but the assessment model {model} is a "
+            "reasoning model that takes only its default temperature (1): no temperature is sent")
+
+
+def temperature_warning(model: str, prompt: AssessmentPrompt) -> str | None:
+    """`unsent_temperature`, the first time it is asked about this model, prompt and temperature in
+    this process (None after that): a front end shows it before the interview, the assessor logs it
+    at its first request, and the user hears of it once."""
+    note = unsent_temperature(model, prompt)
+    if note is None:
+        return None
+    key = (model, prompt.name, float(prompt.temperature or 0))
+    if key in _TOLD:
+        return None
+    _TOLD.add(key)
+    return note
 
 
 class OpenAIAssessor(Assessor):
@@ -45,6 +79,10 @@ class OpenAIAssessor(Assessor):
     Retries (up to `max_retries` more attempts) on 429, 5xx, connection errors, timeouts and malformed
     answers, waiting ``backoff * 2**attempt`` seconds or what ``Retry-After`` asks (capped at 30 s).
     Other errors (400, 401, 404...) fail at once. The SDK's own retries are off.
+
+    `temperature` is used when the prompt sets none (None: none sent); either is sent only to a model
+    that takes sampling parameters (`wire_types.chat_model_rule`). A prompt's temperature that the
+    model would refuse is left out, with one warning.
     """
 
     name = "openai"
@@ -58,7 +96,7 @@ class OpenAIAssessor(Assessor):
         timeout: float = 60.0,
         max_retries: int = 3,
         backoff: float = 0.5,
-        temperature: float | None = 0.2,
+        temperature: float | None = DEFAULT_TEMPERATURE,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if max_retries < 0 or backoff < 0 or timeout <= 0:
@@ -164,9 +202,21 @@ class OpenAIAssessor(Assessor):
     def _request(self, turns: Turns, prompt: AssessmentPrompt) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": build_messages(turns, prompt),
                                   "response_format": response_format(prompt)}
-        if self.temperature is not None:
-            kwargs["temperature"] = self.temperature
+        temperature = self.temperature_for(prompt)
+        if temperature is not None:
+            kwargs["temperature"] = temperature
         return kwargs
+
+    def temperature_for(self, prompt: AssessmentPrompt | str) -> float | None:
+        """The temperature sent with `prompt`: the prompt's, else the assessor's; None (not sent) for a
+        model that takes no sampling parameters (a reasoning model)."""
+        prompt = load_prompt(prompt)
+        if not chat_model_rule(self.model).takes_sampling:
+            warning = temperature_warning(self.model, prompt)
+            if warning is not None:
+                log.warning("%s", warning)
+            return None
+        return prompt.temperature if prompt.temperature is not None else self.temperature
 
     def _describe(self, exc: BaseException) -> str:
         import openai

@@ -30,6 +30,9 @@ class AssessmentPrompt(BaseModel):
     criteria: list[Criterion] = Field(min_length=1)
     summary_style: str
     language: str = "en"  # the language of the spoken summary and of the fallback line
+    # the sampling temperature for the assessment model (None: the assessor's own); sent only to models
+    # that take one (not to reasoning models: see `OpenAIAssessor`)
+    temperature: float | None = Field(default=None, ge=0, le=2)
 
     @field_validator("criteria")
     @classmethod

@@ -14,6 +14,10 @@ Two parts, each rule with its source in docs/emulator.md ("Strictness"):
   parameters reasoning models refuse (``temperature`` other than 1, ``top_p``, ``max_tokens``) and the
   one non-reasoning models refuse (``reasoning_effort``), with the hosted error bodies.
 
+The type reading, the literal lists, the transcription languages and the chat-model table live in
+`interview_kit.wire_types`, shared with the client (which checks its settings against them before it
+connects); they are re-exported here.
+
 Every refusal is a `ClientEventError` (realtime) or a `ChatParamError` (chat) with the hosted API's
 ``code``, ``param`` and message wording.
 """
@@ -23,12 +27,8 @@ from __future__ import annotations
 import collections.abc
 import json
 import re
-import types
-import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from openai.types.realtime import realtime_client_event_param as _client_events
 from openai.types.realtime.audio_transcription_param import AudioTranscriptionParam
@@ -50,6 +50,21 @@ from openai.types.realtime.response_create_event_with_references_param import (
 from typing_extensions import is_typeddict
 
 from interview_kit.emulator.checks import ClientEventError, join_listed, type_name
+
+# Shared with the client (its settings are checked against the same lists before it connects), and
+# re-exported here so that the emulator's rules read in one place.
+from interview_kit.wire_types import CHAT_MODEL_RULES as CHAT_MODEL_RULES
+from interview_kit.wire_types import OTHER_CHAT_MODELS as OTHER_CHAT_MODELS
+from interview_kit.wire_types import (
+    TRANSCRIPTION_LANGUAGES,
+    chat_model_rule,
+    fields_of,
+    literal_values,
+    transcription_models,
+    voices,
+)
+from interview_kit.wire_types import ChatModelRule as ChatModelRule
+from interview_kit.wire_types import union_options as _options
 
 # ---- wording ---------------------------------------------------------------------------------------------
 
@@ -126,51 +141,6 @@ _LISTS = (list, collections.abc.Sequence, collections.abc.Iterable, collections.
 _DICTS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 
 
-@dataclass(frozen=True)
-class _Field:
-    annotation: Any
-    required: bool
-
-
-@cache
-def fields_of(td: type) -> dict[str, _Field]:
-    """A TypedDict's fields: annotation (``Required``/``NotRequired`` stripped) and whether required.
-    (``__required_keys__`` cannot be trusted: the SDK's modules postpone their annotations.)"""
-    out = {}
-    total = getattr(td, "__total__", True)
-    for name, hint in typing.get_type_hints(td, include_extras=True).items():
-        origin = get_origin(hint)
-        required = total
-        while origin in (Required, NotRequired, typing.Annotated):
-            if origin is Required:
-                required = True
-            elif origin is NotRequired:
-                required = False
-            hint = get_args(hint)[0]
-            origin = get_origin(hint)
-        out[name] = _Field(hint, required)
-    return out
-
-
-def _options(annotation: Any) -> tuple[Any, ...]:
-    """The branches of a union (flattened); a non-union is its own only branch."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        out: list[Any] = []
-        for arg in get_args(annotation):
-            out.extend(_options(arg))
-        return tuple(out)
-    return (annotation,)
-
-
-def literal_values(annotation: Any) -> tuple[Any, ...]:
-    """Every ``Literal`` value among a (union) annotation's branches, in the SDK's order."""
-    values: list[Any] = []
-    for option in _options(annotation):
-        if get_origin(option) is Literal:
-            values.extend(v for v in get_args(option) if v not in values)
-    return tuple(values)
-
-
 # Fields whose type is ``Union[str, Literal[...]]`` where the hosted service accepts the literals only:
 # the literals are the list (a custom voice is the VoiceID object, still allowed).
 CLOSED: frozenset[tuple[type, str]] = frozenset(
@@ -188,17 +158,9 @@ NULLABLE: frozenset[tuple[type, str]] = frozenset(
     }
 )
 
-VOICES: tuple[str, ...] = literal_values(fields_of(RealtimeAudioConfigOutputParam)["voice"].annotation)
-TRANSCRIPTION_MODELS: tuple[str, ...] = literal_values(fields_of(AudioTranscriptionParam)["model"].annotation)
+VOICES: tuple[str, ...] = voices()  # read from the openai package (interview_kit.wire_types)
+TRANSCRIPTION_MODELS: tuple[str, ...] = transcription_models()
 
-# ISO-639-1 codes the hosted transcription accepts: the "Supported values are" list of its own error
-# for a bad `language` (the Whisper languages).
-TRANSCRIPTION_LANGUAGES: tuple[str, ...] = (
-    "af", "ar", "az", "be", "bg", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "es", "et", "fa", "fi",
-    "fr", "gl", "he", "hi", "hr", "hu", "hy", "id", "is", "it", "ja", "kk", "kn", "ko", "lt", "lv", "mi",
-    "mk", "mr", "ms", "ne", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "sw", "ta", "th",
-    "tl", "tr", "uk", "ur", "vi", "zh",
-)  # fmt: skip
 MAX_OUTPUT_TOKENS = 4096  # "an integer between 1 and 4096 ... or inf" (the SDK's field description)
 METADATA_MAX_PAIRS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 16, 64, 512  # the SDK's `Metadata` description
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -562,37 +524,6 @@ class ChatParamError(ValueError):
     def __init__(self, message: str, code: str, param: str) -> None:
         super().__init__(message)
         self.code, self.param = code, param
-
-
-@dataclass(frozen=True)
-class ChatModelRule:
-    """What a family of chat models (by model-name prefix) accepts."""
-
-    prefix: str
-    reasoning: bool  # refuses top_p and max_tokens; its temperature is the next field
-    temperature: str  # "any" (0..2), "default-only" (1 only), "unsupported" (not even 1)
-
-
-# First match wins (a prefix matches the name itself, or the name followed by "-", "." or "_";
-# a fine-tuned "ft:<base>:..." is judged by its base). Sources: docs/emulator.md, "Strictness".
-CHAT_MODEL_RULES: tuple[ChatModelRule, ...] = (
-    ChatModelRule("gpt-5-chat", reasoning=False, temperature="any"),  # gpt-5-chat-latest: not reasoning
-    ChatModelRule("gpt-5", reasoning=True, temperature="default-only"),  # gpt-5, -mini, -nano, 5.1, 5.2...
-    ChatModelRule("o3-mini", reasoning=True, temperature="unsupported"),
-    ChatModelRule("o1", reasoning=True, temperature="default-only"),
-    ChatModelRule("o3", reasoning=True, temperature="default-only"),
-    ChatModelRule("o4", reasoning=True, temperature="default-only"),
-)
-OTHER_CHAT_MODELS = ChatModelRule("", reasoning=False, temperature="any")  # gpt-4o, gpt-4.1, ...
-
-
-def chat_model_rule(model: str) -> ChatModelRule:
-    """The rule for `model` (the first prefix that matches), else the one for non-reasoning models."""
-    name = model.split(":")[1] if model.startswith("ft:") else model
-    for rule in CHAT_MODEL_RULES:
-        if name == rule.prefix or (name.startswith(rule.prefix) and name[len(rule.prefix)] in "-._"):
-            return rule
-    return OTHER_CHAT_MODELS
 
 
 def _number_param(body: dict[str, Any], name: str, low: float, high: float) -> Any:
