@@ -19,7 +19,11 @@ from typing import Any
 
 import orjson
 
+from interview_kit.audio.format import pcm_format
+
 SAY_EXACTLY = "Say exactly the following:"
+SETTINGS_UPDATE_ID = "session_update_interview"  # the interview's settings: refused = fatal
+TURN_TAKING_OFF_ID = "session_update_turn_taking_off"  # at the trigger: refused = logged
 
 #: Purposes the toolkit names in ``response.create`` metadata.
 ASSESSMENT_PURPOSES = frozenset({"ack", "summary", "fallback", "goodbye"})
@@ -85,11 +89,13 @@ def session_update(
     transcription_model: str | None = None,
     language: str | None = None,
     include_turn_detection: bool = True,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     """The interview's ``session.update``: audio in/out as PCM16 24 kHz, server VAD, the tools.
 
     Only the fields given are sent, so the same builder makes the small update that turns
-    automatic responses and barge-in off at the trigger.
+    automatic responses and barge-in off at the trigger. `event_id` comes back on an ``error`` that
+    refuses the update (`SETTINGS_UPDATE_ID`, `TURN_TAKING_OFF_ID`).
     """
     session: dict[str, Any] = {"type": "realtime"}
     if instructions is not None:
@@ -98,8 +104,8 @@ def session_update(
     audio_out: dict[str, Any] = {}
     if voice is not None:
         session["output_modalities"] = ["audio"]
-        audio_in["format"] = {"type": "audio/pcm", "rate": 24000}
-        audio_out["format"] = {"type": "audio/pcm", "rate": 24000}
+        audio_in["format"] = pcm_format()
+        audio_out["format"] = pcm_format()
         audio_out["voice"] = voice
     if transcription_model is not None:
         transcription: dict[str, Any] = {"model": transcription_model}
@@ -118,7 +124,10 @@ def session_update(
     if tools is not None:
         session["tools"] = [dict(t) for t in tools]
         session["tool_choice"] = "auto"
-    return {"type": "session.update", "session": session}
+    update: dict[str, Any] = {"type": "session.update", "session": session}
+    if event_id is not None:
+        update["event_id"] = event_id
+    return update
 
 
 def input_audio_append(pcm: bytes) -> dict[str, Any]:
@@ -314,6 +323,12 @@ def error_of(event: Mapping[str, Any]) -> tuple[str | None, str, str | None]:
     if not isinstance(error, Mapping):
         return None, str(error or "unknown error"), None
     return _str(error.get("code")), str(error.get("message") or ""), _str(error.get("event_id"))
+
+
+def error_param_of(event: Mapping[str, Any]) -> str | None:
+    """The field an ``error`` event names (``param``, e.g. ``session.audio.output.voice``), if any."""
+    error = event.get("error")
+    return (_str(error.get("param")) or None) if isinstance(error, Mapping) else None
 
 
 # ---------------------------------------------------------------------------------------------

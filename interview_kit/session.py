@@ -257,14 +257,12 @@ class InterviewSession(SessionEvents, SessionEnding):
         reader = self._spawn(conn.read(), "receive")
         for coro, name in ((conn.write(), "write"), (self._pump_input(), "input"), (self._tick(), "tick")):
             self._spawn(coro, name)
-        # The interview's settings. Its event_id comes back on an `error` that refuses it (fatal, see
-        # `_on_error`); without its `session.updated` in time the interview does not start either.
-        self._first_update_id = "session_update_interview"
-        conn.send({**proto.session_update(
+        # The interview's settings: refused (`_on_error`) or unconfirmed, the interview does not start.
+        conn.send(proto.session_update(
             instructions=self.config.instructions, voice=self.config.voice,
             turn_detection=self._turn_detection(True), tools=[proto.END_INTERVIEW_TOOL],
             transcription_model=self.config.transcription_model,
-            language=self.config.transcription_language), "event_id": self._first_update_id})
+            language=self.config.transcription_language, event_id=proto.SETTINGS_UPDATE_ID))
         self._requests.append(self._spawn(self._start_interview(), "greeting"))
         assert self._ended is not None
         await self._ended.wait()
@@ -356,7 +354,8 @@ class InterviewSession(SessionEvents, SessionEnding):
     async def _disable_turn_taking(self) -> None:
         assert self._session_updated is not None and self._conn is not None
         self._session_updated.clear()
-        self._conn.send(proto.session_update(turn_detection=self._turn_detection(False)))
+        self._conn.send(proto.session_update(turn_detection=self._turn_detection(False),
+                                             event_id=proto.TURN_TAKING_OFF_ID))
         await self._wait_session_updated()
 
     async def _request(self, action: RequestResponse) -> None:

@@ -152,14 +152,12 @@ class SessionEvents:
 
     def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         code, message, event_id = proto.error_of(event)
-        error = event.get("error")
-        param = error.get("param") if isinstance(error, dict) else None
-        param = param if isinstance(param, str) and param else None
+        param = proto.error_param_of(event)
         if code == ACTIVE_RESPONSE_ERROR:
             assert self._sequencer is not None
             self._sequencer.on_rejected(event_id)
             log.info("response.create rejected (active response); retrying after response.done")
-        elif event_id is not None and event_id == getattr(self, "_first_update_id", None):
+        elif event_id == proto.SETTINGS_UPDATE_ID:
             # The interview's own settings refused: the server runs on with its defaults (no
             # end_interview tool, no transcription), so the interview must not start.
             setting = WIRE_PARAMS.get(param or "")
@@ -170,8 +168,7 @@ class SessionEvents:
                                                      "param": param, "code": code})
             if not self._flow.finished:
                 self._apply(self._flow.fail(self._now(), reason))
-        elif (param or "").startswith("session.") or code == "cannot_update_voice":
-            # a later update (turn-taking off at the trigger): not fatal, its wait times out and we go on
+        elif event_id == proto.TURN_TAKING_OFF_ID:  # not fatal: its wait times out and we go on
             log.warning("session.update refused: %s: %s; the session keeps its previous settings",
                         param or code, message)
         else:
