@@ -87,6 +87,7 @@ class SessionConfig:
     response_created_timeout: float = 15.0  # request sent -> response.created
     speaking_timeout: float = 120.0  # response.created -> done and played
     report_timeout: float = 90.0  # report started -> ready
+    transcript_wait: float = 5.0  # report started -> every committed answer transcribed (in the budget)
     sequencer_timeout: float = 30.0  # wait for the active response's response.done before a new request
     session_updated_timeout: float = 5.0  # session.update -> session.updated
     # limits (None: no limit)

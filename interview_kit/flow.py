@@ -1,14 +1,20 @@
 """The end-of-interview assessment flow as a pure state machine (sans-I/O).
 
 `AssessmentFlow` takes inputs (a trigger, a response created / played / done with its id and purpose,
-the report ready or failed, an answer heard, the candidate starting to speak, a tick with the current
-time) and returns the actions the session must take (interrupt the interviewer, cancel its response,
-silence the simulated candidate, turn turn-taking off, ask for a spoken line, start or abandon the
-report, end the session). The interview's own rules live here too: the question and minute limits,
+the report ready or failed, an answer pending / transcribed / not transcribable, the candidate starting
+to speak, a tick with the current time) and returns the actions the session must take (interrupt the
+interviewer, cancel its response, discard a response nobody wants any more, silence the simulated
+candidate, turn turn-taking off, ask for a spoken line, start, build or abandon the report, end the
+session). The interview's own rules live here too: the question and minute limits,
 barge-in only while interviewing, and a button or limit trigger cutting the interviewer off. It
 never sleeps, reads a clock or touches a socket: every input carries ``now``. Every transition is
 recorded with its time and reason; an input that does not fit the current phase is recorded and
 ignored, never raised; every waiting phase has a timeout, checked on `tick`.
+
+The report starts (its budget counts from then) at the trigger or after the acknowledgement, and
+is built once every answer the server committed has its transcript (the hosted service transcribes
+asynchronously: the last answer's transcript may come after the ``end_interview`` call), or when
+the wait for them (``FlowTimeouts.transcripts``) is over.
 
 "Audio complete" means played: a response is complete when the server has finished it
 (``response.done``) and the player has played its last sample (``playback.ended``), in either order.
@@ -71,6 +77,7 @@ class FlowTimeouts:
     response_created: float = 15.0  # request sent -> its response.created
     speaking: float = 120.0  # response.created -> done and played
     report: float = 90.0  # report started -> ready or failed
+    transcripts: float = 5.0  # report started -> every committed answer transcribed (then built without)
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,26 @@ class RequestResponse:
 
 @dataclass(frozen=True)
 class StartReport:
-    """Start report generation (off the event loop)."""
+    """The report's run starts now (its budget counts from here); it is built at `BuildReport`."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """Every committed answer has its transcript, or the wait for them is over: build the report now
+    from the turns known (off the event loop). `missing`: the answers it goes without (no transcript
+    in time, or their transcription failed), by item id."""
+
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DiscardResponse:
+    """A response the flow no longer wants was created (it gave up waiting, or the interview is
+    over): cancel it and never play its audio."""
+
+    response_id: str
+    purpose: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -134,7 +160,7 @@ class EndSession:
 
 
 Action = (InterruptSpeech | CancelResponse | SilenceCandidate | DisableTurnTaking | RequestResponse
-          | StartReport | AbandonReport | EndSession)
+          | StartReport | BuildReport | AbandonReport | DiscardResponse | EndSession)
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,8 @@ _SPEAKING = {
 _AFTER_CREATED = {
     "ack": Phase.ACK_GENERATING, "summary": Phase.SUMMARY_SPEAKING, "goodbye": Phase.GOODBYE_SPEAKING,
 }
+# What became of a candidate answer the server has (by item id).
+_PENDING, _TRANSCRIBED, _FAILED = "pending", "transcribed", "failed"
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -196,12 +224,14 @@ class AssessmentFlow:
         self.report_started_at: float | None = None
         self.summary_text: str | None = None
         self.report_error: str | None = None
-        self.answers = 0  # candidate answers heard while interviewing
+        self.answers = 0  # candidate answers heard (transcribed or not) while interviewing
+        self.answer_items: dict[str, str] = {}  # item id -> pending | transcribed | failed, in order
         self._observer = observer
         self._entered_at = now
         self._deadline: float | None = None
         self._stages = {"ack": _Tracked(), "summary": _Tracked(), "goodbye": _Tracked()}
         self._played_early: list[str] = []  # playback ended for ids not bound yet (bounded)
+        self._transcripts_deadline: float | None = None  # set while the report waits for transcripts
 
     # --- read-only views --------------------------------------------------------------------------
 
@@ -220,6 +250,11 @@ class AssessmentFlow:
         if stage == "summary" and (purpose == "summary") != (self.report_state is ReportState.READY):
             return False  # the summary when the fallback is wanted, or the other way round
         return self.phase is _SENDING[stage] and self._stages[stage].response_id is None
+
+    @property
+    def awaiting_transcripts(self) -> bool:
+        """Whether the report has started and waits for answers' transcripts before it is built."""
+        return self._transcripts_deadline is not None
 
     def response_id(self, stage: str) -> str | None:
         """The id bound to the ``ack``, ``summary`` or ``goodbye`` response, once created."""
@@ -258,19 +293,32 @@ class AssessmentFlow:
                 actions.append(InterruptSpeech(f"trigger:{source}"))
         actions += [DisableTurnTaking(), RequestResponse("ack", self.settings.ack_text)]
         if self.settings.report_start is ReportStart.AT_TRIGGER:
-            actions.append(self._start_report(now))
+            actions += self._start_report(now)
         self._enter(now, Phase.TRIGGERED, f"trigger:{source}", self.settings.timeouts.response_created)
         return actions
 
-    def answer_heard(self, now: float) -> list[Action]:
-        """A candidate answer was transcribed; the question limit may end the interview."""
-        if self.phase is not Phase.INTERVIEWING:
-            return []
-        self.answers += 1
-        limit = self.settings.max_questions
-        if limit is not None and self.answers >= limit:
-            return self.trigger(now, TriggerSource.LIMIT)
+    def answer_pending(self, now: float, item_id: str | None) -> list[Action]:
+        """The server has (or will have) a candidate answer whose transcript is to come: its speech
+        started, its audio was committed, or the server created its user item. Noted while
+        interviewing, and while the report waits for transcripts; the report waits for it."""
+        if item_id and item_id not in self.answer_items and (
+                self.phase is Phase.INTERVIEWING or self.awaiting_transcripts):
+            self.answer_items[item_id] = _PENDING
         return []
+
+    def answer_heard(self, now: float, item_id: str | None = None) -> list[Action]:
+        """A candidate answer was transcribed; the question limit may end the interview, and the
+        report may be waiting for this transcript."""
+        return self._answer_settled(now, item_id, _TRANSCRIBED)
+
+    def answer_failed(self, now: float, item_id: str | None) -> list[Action]:
+        """A candidate answer's transcription failed: the answer counts toward the question limit, and
+        the report no longer waits for it (it goes without it)."""
+        return self._answer_settled(now, item_id, _FAILED)
+
+    def stop_waiting_for_transcripts(self, now: float) -> list[Action]:
+        """No more transcripts will come (the session is ending): build the report now if it waits."""
+        return self._build_report() if self.awaiting_transcripts else []
 
     def speech_started(self, now: float, playing_purpose: str | None) -> list[Action]:
         """The server heard the candidate start speaking: barge-in, while interviewing only."""
@@ -279,15 +327,20 @@ class AssessmentFlow:
         return []
 
     def response_created(self, now: float, response_id: str, purpose: str) -> list[Action]:
-        """``response.created`` bound to `purpose` (only assessment purposes concern the flow)."""
+        """``response.created`` bound to `purpose`. One the flow does not want (any more) is discarded:
+        an assessment line it gave up waiting for or that was superseded, an interviewer turn after the
+        trigger. The hosted service plays whatever it was asked for, however late."""
         stage = _STAGE_OF_PURPOSE.get(purpose)
+        if stage is not None and self._stages[stage].response_id == response_id:
+            return self._ignore(now, f"response_created:{purpose}", "duplicate")
+        if not self.wants(purpose):
+            if self.finished or (stage is None and purpose not in INTERVIEW_PURPOSES):
+                return []
+            why = f"not expected in {self.phase}"
+            self._ignore(now, f"response_created:{purpose}", why)
+            return [DiscardResponse(response_id, purpose, why)]
         if stage is None:
             return []
-        tracked = self._stages[stage]
-        if tracked.response_id == response_id:
-            return self._ignore(now, f"response_created:{purpose}", "duplicate")
-        if self.phase is not _SENDING[stage] or tracked.response_id is not None:
-            return self._ignore(now, f"response_created:{purpose}", f"not expected in {self.phase}")
         self._bind(stage, response_id)
         self._enter(now, _AFTER_CREATED[stage], f"{purpose} created {response_id}",
                     self.settings.timeouts.speaking)
@@ -338,6 +391,7 @@ class AssessmentFlow:
         if self.report_state is not ReportState.RUNNING:
             return self._ignore(now, "report_ready", f"report {self.report_state}")
         self.report_state, self.summary_text = ReportState.READY, summary
+        self._transcripts_deadline = None
         if self.phase is Phase.AWAITING_REPORT:
             return self._send_summary(now, "report ready")
         return []
@@ -347,23 +401,25 @@ class AssessmentFlow:
         if self.report_state is not ReportState.RUNNING:
             return self._ignore(now, "report_failed", f"report {self.report_state}")
         self.report_state, self.report_error = ReportState.FAILED, error
+        self._transcripts_deadline = None
         if self.phase is Phase.AWAITING_REPORT:
             return self._send_summary(now, "report failed")
         return []
 
     def connection_lost(self, now: float, reason: str) -> list[Action]:
-        """The connection dropped: the flow ends ``disconnected`` (the report may still finish)."""
+        """The connection dropped: the flow ends ``disconnected`` (the report may still finish, built
+        at once from the transcripts it has: no more will come)."""
         if self.finished:
             return self._ignore(now, "connection_lost", f"already {self.phase}")
         self._enter(now, Phase.DISCONNECTED, reason, None)
-        return [EndSession("disconnected")]
+        return [*self.stop_waiting_for_transcripts(now), EndSession("disconnected")]
 
     def fail(self, now: float, reason: str) -> list[Action]:
         """An error the session cannot go on from."""
         if self.finished:
             return self._ignore(now, "fail", f"already {self.phase}")
         self._enter(now, Phase.FAILED, reason, None)
-        return [EndSession("failed")]
+        return [*self.stop_waiting_for_transcripts(now), EndSession("failed")]
 
     def tick(self, now: float) -> list[Action]:
         """Check the timeouts, and the minute limit."""
@@ -377,9 +433,13 @@ class AssessmentFlow:
             self.report_state = ReportState.TIMED_OUT
             self.report_error = f"report generation timed out after {limit:g} s"
             self._timeout(now, "report", limit)
+            self._transcripts_deadline = None  # abandoned: never built
             actions.append(AbandonReport(self.report_error))
             if self.phase is Phase.AWAITING_REPORT:
                 actions += self._send_summary(now, "report timeout")
+        if self._transcripts_deadline is not None and now >= self._transcripts_deadline:
+            self._timeout(now, "transcripts", self.settings.timeouts.transcripts)
+            actions += self._build_report()
         if self._deadline is not None and now >= self._deadline and not self.finished:
             actions += self._phase_timeout(now)
         return actions
@@ -399,9 +459,32 @@ class AssessmentFlow:
             return self.report_started_at + self.settings.timeouts.report
         return None
 
-    def _start_report(self, now: float) -> StartReport:
+    def _start_report(self, now: float) -> list[Action]:
         self.report_state, self.report_started_at = ReportState.RUNNING, now
-        return StartReport()
+        self._transcripts_deadline = now + self.settings.timeouts.transcripts
+        return [StartReport(), *self._build_if_settled()]
+
+    def _build_if_settled(self) -> list[Action]:
+        if self.awaiting_transcripts and _PENDING not in self.answer_items.values():
+            return self._build_report()
+        return []
+
+    def _build_report(self) -> list[Action]:
+        self._transcripts_deadline = None
+        return [BuildReport(tuple(i for i, how in self.answer_items.items() if how != _TRANSCRIBED))]
+
+    def _answer_settled(self, now: float, item_id: str | None, how: str) -> list[Action]:
+        if item_id:
+            if self.answer_items.get(item_id, _PENDING) != _PENDING:
+                return self._ignore(now, f"answer_{how}", f"{item_id} settled already")
+            self.answer_items[item_id] = how
+        actions: list[Action] = []
+        if self.phase is Phase.INTERVIEWING:
+            self.answers += 1
+            limit = self.settings.max_questions
+            if limit is not None and self.answers >= limit:
+                actions += self.trigger(now, TriggerSource.LIMIT)
+        return actions + self._build_if_settled()
 
     def _enter(self, now: float, phase: Phase, reason: str, timeout: float | None) -> None:
         if phase is self.phase:
@@ -448,7 +531,7 @@ class AssessmentFlow:
     def _after_ack(self, now: float, reason: str) -> list[Action]:
         actions: list[Action] = []
         if self.report_state is ReportState.NOT_STARTED:
-            actions.append(self._start_report(now))
+            actions += self._start_report(now)
         if self.report_state is ReportState.RUNNING:
             self._enter(now, Phase.AWAITING_REPORT, reason, None)  # bounded by the report deadline
             return actions

@@ -32,6 +32,12 @@ AUTO_PURPOSE = "auto"
 
 #: Events whose response id lives in ``event["response"]["id"]``.
 RESPONSE_OBJECT_EVENTS = frozenset({"response.created", "response.done"})
+#: Audio the client keeps off the end of a ``conversation.item.truncate``: the hosted service counts an
+#: item's audio as slightly shorter than the bytes it sent (by up to ~100 ms) and refuses a truncate at
+#: or beyond its count ("audio_end_ms is greater than audio duration"). Twice that shortfall, so a
+#: truncate it is sent is always inside the audio; 200 ms is half a word, which the model cannot miss.
+TRUNCATE_MARGIN_MS = 200
+
 #: Events whose item lives in ``event["item"]``.
 ITEM_OBJECT_EVENTS = frozenset({
     "conversation.item.added", "conversation.item.done", "conversation.item.created",
@@ -145,15 +151,20 @@ def response_create(
     *,
     instructions: str | None = None,
     out_of_band: bool = False,
+    tool_choice: str | None = None,
     event_id: str | None = None,
 ) -> dict[str, Any]:
     """``response.create`` whose ``metadata`` names its purpose (echoed on ``response.created``).
 
     ``out_of_band`` sets ``conversation: "none"`` so the line does not join the conversation.
+    ``tool_choice="none"`` keeps the model from answering with a tool call (the session's tools stay
+    declared): an assessment line must be spoken, not another ``end_interview`` call.
     """
     response: dict[str, Any] = {"metadata": {"purpose": purpose}}
     if instructions is not None:
         response["instructions"] = instructions
+    if tool_choice is not None:
+        response["tool_choice"] = tool_choice
     if out_of_band:
         response["conversation"] = "none"
     event: dict[str, Any] = {"type": "response.create", "response": response}
@@ -162,9 +173,12 @@ def response_create(
     return event
 
 
-def response_cancel() -> dict[str, Any]:
-    """``response.cancel`` for the active response."""
-    return {"type": "response.cancel"}
+def response_cancel(response_id: str | None = None) -> dict[str, Any]:
+    """``response.cancel``: of the active response, or of the one named by `response_id`."""
+    event: dict[str, Any] = {"type": "response.cancel"}
+    if response_id is not None:
+        event["response_id"] = response_id
+    return event
 
 
 def function_call_output(call_id: str, output: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -184,6 +198,23 @@ def item_truncate(item_id: str, audio_end_ms: int, content_index: int = 0) -> di
         "content_index": content_index,
         "audio_end_ms": max(0, int(audio_end_ms)),
     }
+
+
+def truncate_end_ms(played_ms: float, received_ms: float, *, finished: bool,
+                    margin_ms: int = TRUNCATE_MARGIN_MS) -> int | None:
+    """The ``audio_end_ms`` to truncate an interrupted item at, or None when no truncate should be sent.
+
+    `played_ms` of the item was heard out of `received_ms` received; `finished`: the server has sent all
+    of its audio. The point is kept `margin_ms` inside the audio received (`TRUNCATE_MARGIN_MS`), where
+    the hosted service takes it, so a cut within the margin of what had arrived truncates a little
+    early (at 0 at the earliest: an unfinished item keeps growing on the server). None when
+    nothing was received, or when a finished item was heard to within the margin of its end (fully
+    played: there is nothing to cut, and the service would refuse the point).
+    """
+    limit = int(received_ms) - margin_ms
+    if received_ms <= 0 or (finished and played_ms >= limit):
+        return None
+    return max(0, min(int(played_ms), limit))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +279,27 @@ def stream_ids_of(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
     `RESPONSE_OBJECT_EVENTS` and `ITEM_OBJECT_EVENTS`; one call, no type look-up (the audio hot path)."""
     rid, item = event.get("response_id"), event.get("item_id")
     return (rid if isinstance(rid, str) and rid else None, item if isinstance(item, str) and item else None)
+
+
+def answer_item_of(event: Mapping[str, Any]) -> str | None:
+    """The candidate answer an event announces: the item of ``input_audio_buffer.speech_started`` /
+    ``.committed``, or of a user message the server added (``conversation.item.added`` /
+    ``.created``); None for any other item (the interviewer's, a function call's output)."""
+    kind = event.get("type")
+    if kind in ("input_audio_buffer.speech_started", "input_audio_buffer.committed"):
+        return _str(event.get("item_id"))
+    item = event.get("item")
+    if isinstance(item, Mapping) and item.get("type") == "message" and item.get("role") == "user":
+        return _str(item.get("id"))
+    return None
+
+
+def expires_at_of(event: Mapping[str, Any]) -> int | None:
+    """``session.expires_at`` of ``session.created`` / ``session.updated`` (epoch seconds); None when
+    absent or not a positive integer (the emulator sends 0: no expiry)."""
+    session = event.get("session")
+    value = session.get("expires_at") if isinstance(session, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def metadata_of(event: Mapping[str, Any]) -> dict[str, Any]:

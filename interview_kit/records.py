@@ -43,6 +43,8 @@ class Rec(StrEnum):
     SPEECH_STARTED = "input_audio_buffer.speech_started"
     SPEECH_STOPPED = "input_audio_buffer.speech_stopped"
     INPUT_COMMITTED = "input_audio_buffer.committed"
+    ITEM_ADDED = "conversation.item.added"
+    ITEM_CREATED = "conversation.item.created"  # the beta protocol's name for an added item
     INPUT_TRANSCRIPT_COMPLETED = "conversation.item.input_audio_transcription.completed"
     INPUT_TRANSCRIPT_FAILED = "conversation.item.input_audio_transcription.failed"
     SERVER_ERROR = "error"
@@ -59,6 +61,7 @@ class Rec(StrEnum):
     CONNECTION_OPENED = "connection.opened"
     CONNECTION_CLOSED = "connection.closed"
     STOP_REQUESTED = "stop.requested"
+    SESSION_EXPIRES = "session.expires"  # the server said when the session expires
     ERROR = "error"  # dir "local": an error the toolkit hit (dir "in": the server's error event)
     INVALID = "invalid"  # dir "in": a frame that is not a JSON object with a string type
     # local: the flow
@@ -67,6 +70,7 @@ class Rec(StrEnum):
     FLOW_IGNORED = "flow.ignored"
     TRIGGER = "assessment.trigger"
     BARGE_IN = "barge_in"
+    RESPONSE_DISCARDED = "response.discarded"  # created after the flow stopped wanting it: cancelled, unheard
     # local: audio
     PLAYBACK_STARTED = "playback.started"
     PLAYBACK_ENDED = "playback.ended"
@@ -74,6 +78,7 @@ class Rec(StrEnum):
     CANDIDATE_SPEECH_ENDED = "candidate.speech_ended"
     # local: the report
     REPORT_STARTED = "report.started"
+    REPORT_BUILT = "report.built"  # the transcripts are in (or the wait is over): the assessor is called
     REPORT_READY = "report.ready"
     REPORT_FAILED = "report.failed"
     REPORT_LATE = "report.late"
@@ -151,6 +156,12 @@ class TriggerData(TypedDict):
 class BargeInData(TypedDict):
     played_ms: float
     why: str
+    audio_end_ms: int | None  # the truncate sent (played_ms kept inside the audio received), None: none
+
+
+class DiscardedData(TypedDict):
+    purpose: str
+    why: str
 
 
 class PlaybackData(TypedDict, total=False):
@@ -167,6 +178,12 @@ class ReportStartedData(TypedDict):
     mode: str
     prompt: str
     model: str
+
+
+class ReportBuiltData(TypedDict):
+    answers_assessed: int  # candidate turns with text in the turns the report is built from
+    answers_missing: list[str]  # item ids of answers without a transcript (never came, or failed)
+    waited_s: float  # report.started -> built
 
 
 class ReportDoneData(TypedDict, total=False):
@@ -193,6 +210,11 @@ class ConnectionClosedData(TypedDict):
 class ErrorData(TypedDict):
     message: str
     where: str
+
+
+class SessionExpiresData(TypedDict):
+    expires_at: int  # epoch seconds, from session.created / session.updated
+    expires_in_s: float  # seconds left when it was read (wall clock)
 
 
 class SessionEndedData(TypedDict):

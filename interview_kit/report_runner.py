@@ -1,10 +1,13 @@
 """Running the assessment report: off the event loop (the fix), or on it (the original bug, on purpose).
 
-`ReportRunner` owns everything about one report's run: the thread it runs in, the blocking mode,
+`ReportRunner` owns everything about one report's run: its start (when its budget starts counting),
+its build from the turns once the flow says the transcripts are in (the hosted service transcribes
+answers asynchronously, so the two may be seconds apart), the thread it runs in, the blocking mode,
 abandoning it when the flow gives up, a result that comes back too late, and the report that is saved
-whatever happens. It tells its owner three things, through callbacks: the report is ready (with its
-spoken summary), it failed (with the error), or a result came back after it was abandoned. It knows
-nothing of the flow or the connection; the session passes those answers on to the flow.
+whatever happens, with the answers it was built from. It tells its owner three things, through
+callbacks: the report is ready (with its spoken summary), it failed (with the error), or a result came
+back after it was abandoned. It knows nothing of the flow or the connection; the session passes those
+answers on to the flow.
 
 Off the loop means a daemon thread of its own: a synchronous assessor is called there directly, an
 async one runs on a private loop there (even building an ``AsyncOpenAI`` client costs 20-110 ms of
@@ -76,7 +79,7 @@ def in_daemon_thread(fn: Callable[[], Any], *, name: str) -> asyncio.Future[Any]
 
 
 class ReportRunner:
-    """One report: `start` it, `abandon` it, and `saved` is what ``report.json`` holds.
+    """One report: `start` it, `build` it, `abandon` it; `report` is what ``report.json`` holds.
 
     ``on_ready(summary)``, ``on_failed(error)`` and ``on_note(kind, data)`` are called on the loop.
     ``save(report)`` writes ``report.json`` (called once per report the runner settles on).
@@ -99,17 +102,33 @@ class ReportRunner:
         self.report: AssessmentReport | None = None  # what report.json holds, once settled
         self.started_at: float | None = None  # loop_time() at start
         self.duration_s: float | None = None  # start -> result (or failure), as the session saw it
+        self.answers_assessed: int | None = None  # set when built
+        self.answers_missing: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
+        """Being built (a report started and still waiting for its transcripts is not running yet)."""
         return self._task is not None and not self._task.done()
 
-    def start(self, turns: Turns) -> None:
-        """Start generating the report from `turns` (off the loop unless the mode is ``blocking``)."""
+    def start(self) -> None:
+        """The report's run starts: noted, and its budget counts from now. `build` follows."""
         self.started_at = loop_time()
         self._note(Rec.REPORT_STARTED, {"mode": str(self.mode), "prompt": self.prompt.name,
                                       "model": self.assessor.model})
+
+    def build(self, turns: Turns, missing: tuple[str, ...] = ()) -> None:
+        """Generate the report from `turns` now (off the loop unless the mode is ``blocking``);
+        `missing`: the answers it goes without (item ids). Nothing happens once it is settled."""
+        if self.report is not None or self._task is not None:
+            return
+        if self.started_at is None:
+            self.start()
+        self.answers_assessed = sum(1 for turn in turns if turn["role"] == "candidate")
+        self.answers_missing = list(missing)
+        self._note(Rec.REPORT_BUILT, {"answers_assessed": self.answers_assessed,
+                                    "answers_missing": self.answers_missing,
+                                    "waited_s": self._elapsed()})
         work = self._on_loop(turns) if self.mode is AssessmentMode.BLOCKING else self._off_loop(turns)
         self._task = asyncio.get_running_loop().create_task(work, name="session-report")
 
@@ -152,7 +171,7 @@ class ReportRunner:
             except Exception as exc:
                 error = exc
             else:
-                self.report = report
+                self.report = self._with_answers(report)
                 self._save(report)
                 self._note(Rec.REPORT_READY, {"duration_s": self.duration_s})
                 self._on_ready(summary)
@@ -166,10 +185,17 @@ class ReportRunner:
         nothing happens when a report is settled already."""
         if self.report is not None:
             return
-        self.report = AssessmentReport.failed(self.prompt.name, self.assessor.model, error, self._elapsed())
+        self.report = self._with_answers(
+            AssessmentReport.failed(self.prompt.name, self.assessor.model, error, self._elapsed()))
         self._save(self.report)
         if self.started_at is not None:
             self._note(Rec.REPORT_FAILED, {"duration_s": self.report.duration_s, "error": error})
+
+    def _with_answers(self, report: AssessmentReport) -> AssessmentReport:
+        """`report` with the answers it was built from (none recorded if it was never built)."""
+        if self.answers_assessed is not None:
+            report.answers_assessed, report.answers_missing = self.answers_assessed, self.answers_missing
+        return report
 
     def abandon(self, reason: str) -> None:
         """The flow stopped waiting: save the error and stop the run (a thread finishes on its own)."""

@@ -80,6 +80,26 @@ class Latency:
     first_audio: float = 0.3
 
 
+Timing = Literal["hosted-like", "idealised"]
+
+
+@dataclass(frozen=True)
+class Hosted:
+    """The untidiness of the hosted service, used when ``timing = "hosted-like"`` (docs/emulator.md,
+    "Hosted-like timing"). Times are seconds of the conversation's timeline (divided by ``speed``),
+    except `max_session_s` (real seconds, as keepalive)."""
+
+    transcription_delay: float = 0.6  # commit -> input_audio_transcription.completed / .failed
+    late_answers: tuple[int, ...] = ()  # answers (1-based) whose transcription takes `late_delay`
+    late_delay: float = 3.0
+    failed_answers: tuple[int, ...] = ()  # answers (1-based) whose transcription fails
+    burst_factor: float = 3.0  # audio is sent in bursts at this multiple of real time
+    burst_seconds: float = 1.0  # seconds of audio per burst
+    burst_gap: float = 0.25  # pause between bursts
+    transcript_lead: float = 0.5  # a word's transcript delta goes out this much audio ahead of it
+    max_session_s: float = 3600.0  # session_expired error, then close 1001 (real seconds)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -93,8 +113,14 @@ class Scenario:
     candidate: Candidate = field(default_factory=Candidate)
     latency: Latency = field(default_factory=Latency)
     faults: tuple[Fault, ...] = ()
+    timing: Timing = "hosted-like"  # "idealised": the old clean timing, no [hosted] behaviour
+    hosted: Hosted = field(default_factory=Hosted)
     client: dict[str, Any] = field(default_factory=dict)  # settings the demo applies to its session
     path: Path | None = None
+
+    @property
+    def hosted_like(self) -> bool:
+        return self.timing == "hosted-like"
 
     @property
     def answers_before_end(self) -> int:
@@ -107,11 +133,15 @@ class Scenario:
 
 
 # Fields that must be above zero / at least zero (a rate of 0 divides by zero; a negative delay is a typo).
-_POSITIVE = frozenset({"speed", "ping_interval", "ping_timeout", "words_per_minute", "factor"})
+_POSITIVE = frozenset(
+    {"speed", "ping_interval", "ping_timeout", "words_per_minute", "factor"}
+    | {"burst_factor", "burst_seconds", "max_session_s"}
+)
 _NOT_NEGATIVE = frozenset(
     {"report_delay", "pause", "response_created", "first_audio", "at", "seconds", "retry_after"}
-    | {"end_after_answers"}
+    | {"end_after_answers", "transcription_delay", "late_delay", "burst_gap", "transcript_lead"}
 )
+_ANSWER_NUMBERS = frozenset({"late_answers", "failed_answers"})
 _MIN_COUNT = 1
 
 
@@ -130,7 +160,7 @@ def _describe(hint: Any) -> str:
     if hint is str:
         return "a string"
     if get_origin(hint) is tuple:
-        return "an array of strings"
+        return "an array of integers" if get_args(hint)[0] is int else "an array of strings"
     if get_origin(hint) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
     if get_origin(hint) is dict:
@@ -153,6 +183,11 @@ def _fits(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        if item is int:
+            return isinstance(value, tuple) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            )
         return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
     if get_origin(hint) is Literal:
         return value in get_args(hint)
@@ -168,6 +203,8 @@ def _check(cls: type, values: dict[str, Any], where: str) -> None:
         hint = hints[name]
         if not _fits(value, hint):
             raise ScenarioError(f"{where}: {name} must be {_describe(hint)}, got {value!r}")
+        if name in _ANSWER_NUMBERS and any(v < 1 for v in value):
+            raise ScenarioError(f"{where}: {name} counts answers from 1, got {list(value)!r}")
         if isinstance(value, int | float) and not isinstance(value, bool):
             if name in _POSITIVE and value <= 0:
                 raise ScenarioError(f"{where}: {name} must be a positive number, got {value!r}")
@@ -204,6 +241,7 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>", path: Path |
         "interviewer": _build(Interviewer, raw.pop("interviewer", {}), f"{source} [interviewer]"),
         "candidate": _build(Candidate, raw.pop("candidate", {}), f"{source} [candidate]"),
         "latency": _build(Latency, raw.pop("latency", {}), f"{source} [latency]"),
+        "hosted": _build(Hosted, raw.pop("hosted", {}), f"{source} [hosted]"),
     }
     faults = []
     listed = raw.pop("faults", [])

@@ -39,8 +39,10 @@ from interview_kit.flow import (
     AbandonReport,
     Action,
     AssessmentFlow,
+    BuildReport,
     CancelResponse,
     DisableTurnTaking,
+    DiscardResponse,
     EndSession,
     FlowSettings,
     FlowTimeouts,
@@ -116,7 +118,8 @@ class InterviewSession(SessionEvents, SessionEnding):
             report_start=(ReportStart.AT_TRIGGER if self._mode is AssessmentMode.OVERLAP
                           else ReportStart.AFTER_ACK),
             timeouts=FlowTimeouts(response_created=config.response_created_timeout,
-                                  speaking=config.speaking_timeout, report=config.report_timeout),
+                                  speaking=config.speaking_timeout, report=config.report_timeout,
+                                  transcripts=config.transcript_wait),
             ack_text=config.line("ack"), goodbye_text=config.line("goodbye"),
             max_questions=config.max_questions, max_minutes=config.max_minutes,
         ), observer=self._on_flow_record)
@@ -134,8 +137,10 @@ class InterviewSession(SessionEvents, SessionEnding):
         self._requests: list[asyncio.Task[Any]] = []  # response requests not yet settled, oldest first
         self._audio_items: dict[str, str] = {}  # response id -> its audio item id
         self._with_audio: set[str] = set()
-        self._finished_audio: set[str] = set()
+        self._finished_audio: set[str] = set()  # (and discarded ones': never played)
+        self._discarded: set[str] = set()  # responses cancelled at their creation (flow: unwanted)
         self._calls_handled: set[str] = set()
+        self._expires_at: int | None = None  # session.expires_at, as the server last said
         self._folder: SessionFolder | None = None
         self._conn: Connection | None = None
         self._sequencer: ResponseSequencer | None = None
@@ -337,19 +342,26 @@ class InterviewSession(SessionEvents, SessionEnding):
                     task.cancel()
                 self._requests = [self._spawn(self._request(action), f"request-{action.purpose}")]
             elif isinstance(action, StartReport):
-                self._report.start(self._transcript.for_assessment(proto.ASSESSMENT_PURPOSES))
+                self._report.start()
+            elif isinstance(action, BuildReport):
+                self._report.build(self._transcript.for_assessment(proto.ASSESSMENT_PURPOSES), action.missing)
+            elif isinstance(action, DiscardResponse):
+                self._discard(action)
             elif isinstance(action, AbandonReport):
                 self._report.abandon(action.reason)
             elif isinstance(action, EndSession):
                 self._end(Outcome(action.outcome))
 
     def _interrupt(self, why: str) -> None:
+        """Stop playback; truncate the item to what was heard, kept inside what the server will take."""
         stopped, played_ms = self._output.interrupt()
         item = self._audio_items.get(stopped or "")
+        end_ms = proto.truncate_end_ms(played_ms, self._output.received_ms(stopped),
+                                       finished=stopped in self._finished_audio) if stopped else None
         self._record(Dir.LOCAL, Rec.BARGE_IN, response_id=stopped, item_id=item,
-                     data={"played_ms": played_ms, "why": why})
-        if stopped and item and self._conn is not None:
-            self._conn.send(proto.item_truncate(item, played_ms))
+                     data={"played_ms": played_ms, "why": why, "audio_end_ms": end_ms})
+        if item and end_ms is not None and self._conn is not None:
+            self._conn.send(proto.item_truncate(item, end_ms))
 
     async def _disable_turn_taking(self) -> None:
         assert self._session_updated is not None and self._conn is not None
@@ -364,8 +376,8 @@ class InterviewSession(SessionEvents, SessionEnding):
         # The fallback speaks the prompt's language, as a ready report's summary does.
         text = action.text if action.text is not None else fallback_summary(self._prompt.language)
         assert self._sequencer is not None
-        await self._sequencer.request(action.purpose, proto.response_create(
-            action.purpose, instructions=proto.say_exactly(text)),
+        await self._sequencer.request(action.purpose, proto.response_create(  # spoken, never a tool call
+            action.purpose, instructions=proto.say_exactly(text), tool_choice="none"),
             still_wanted=lambda: self._flow.wants(action.purpose))
 
     # --- ending ---------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ class SessionEnding:
         if self._candidate is not None:
             self._candidate.cancel()
         closing = self._input.close()
+        # A report still waiting for transcripts is built now from what came: no more will come.
+        self._apply(self._flow.stop_waiting_for_transcripts(self._now()))
         if self._report.running:
             budget = self._report.remaining(self.config.report_timeout)
             if self._outcome is Outcome.STOPPED:  # the user wants out now, not after the whole budget
@@ -113,6 +115,7 @@ class SessionEnding:
             "trigger_source": self._flow.trigger_source,
             "phases": [t.as_dict() for t in self._flow.transitions],
             "longest_stall_ms": self._longest_stall_ms(),
+            "expires_at": self._expires_at,
         }, ended=ended)
 
     def _longest_stall_ms(self) -> float:

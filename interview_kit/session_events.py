@@ -11,12 +11,13 @@ decision (`AssessmentFlow`); the session's other half (`session.py`) carries the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from interview_kit import protocol as proto
 from interview_kit.config import WIRE_PARAMS
-from interview_kit.flow import Phase
+from interview_kit.flow import DiscardResponse, Phase
 from interview_kit.records import INTERVIEW_PURPOSES, Dir, Outcome, Rec, TriggerSource
 from interview_kit.transport import CloseInfo
 
@@ -77,9 +78,23 @@ class SessionEvents:
             self._with_audio.add(rid)
             self._output.enqueue(rid, pcm)
 
+    def _on_session_created(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        self._note_expiry(event)
+
     def _on_session_updated(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         assert self._session_updated is not None
         self._session_updated.set()
+        self._note_expiry(event)
+
+    def _note_expiry(self, event: dict) -> None:
+        """When the server says the session expires (hosted: a fixed lifetime), once per new value."""
+        expires_at = proto.expires_at_of(event)
+        if expires_at is None or expires_at == self._expires_at:
+            return
+        self._expires_at = expires_at
+        left = round(expires_at - time.time(), 3)
+        log.info("the server session expires at %d (in %.0f s)", expires_at, left)
+        self._record(Dir.LOCAL, Rec.SESSION_EXPIRES, data={"expires_at": expires_at, "expires_in_s": left})
 
     def _on_response_created(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         if binding is not None:
@@ -124,12 +139,27 @@ class SessionEvents:
                 self._conn.send(proto.function_call_output(call.call_id,
                                                            {"error": f"unknown function {call.name}"}))
 
+    def _discard(self, action: DiscardResponse) -> None:
+        """A response the flow does not want was created: cancel it; its audio is never played."""
+        rid = action.response_id
+        self._discarded.add(rid)
+        self._finished_audio.add(rid)  # its audio deltas are dropped, not enqueued
+        self._transcript.discard(rid)
+        log.warning("%s response %s created but no longer wanted (%s): cancelled, not played",
+                    action.purpose, rid, action.why)
+        self._record(Dir.LOCAL, Rec.RESPONSE_DISCARDED, response_id=rid,
+                     data={"purpose": action.purpose, "why": action.why})
+        if self._conn is not None:
+            self._conn.send(proto.response_cancel(rid))
+
     def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         self._on_function_call(event, rid, binding)
         if binding is None:
             return
         assert self._sequencer is not None
         self._sequencer.on_done(binding)
+        if binding.response_id in self._discarded:  # the flow has let it go already
+            return
         now = self._now()
         self._transcript.interviewer(binding.response_id, now, binding.purpose)
         self._apply(self._flow.response_done(now, binding.response_id, binding.purpose))
@@ -138,17 +168,30 @@ class SessionEvents:
     def _on_speech_started(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         now = self._now()
         self._transcript.speech_started(proto.item_id_of(event), event.get("audio_start_ms"), now)
+        self._apply(self._flow.answer_pending(now, proto.answer_item_of(event)))
         playing = self._registry.purpose(self._output.playing_response_id)
         self._apply(self._flow.speech_started(now, playing))
+
+    def _on_answer_item(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        """Input audio committed, or a user item added: an answer whose transcript is to come."""
+        self._apply(self._flow.answer_pending(self._now(), proto.answer_item_of(event)))
 
     def _on_speech_stopped(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         self._transcript.speech_stopped(proto.item_id_of(event), event.get("audio_end_ms"), self._now())
 
     def _on_input_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        text = event.get("transcript")
+        text, item = event.get("transcript"), proto.item_id_of(event)
         if isinstance(text, str):
-            self._transcript.candidate_text(proto.item_id_of(event), text, self._now())
-            self._apply(self._flow.answer_heard(self._now()))
+            self._transcript.candidate_text(item, text, self._now())
+            self._apply(self._flow.answer_heard(self._now(), item))
+
+    def _on_transcript_failed(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        """An answer the server could not transcribe: it stays in the transcript without text, counts
+        as an answer, and the report goes without it."""
+        item, (code, message, _) = proto.item_id_of(event), proto.error_of(event)
+        log.warning("the transcription of answer %s failed: %s %s", item, code or "", message)
+        self._transcript.candidate_failed(item, self._now())
+        self._apply(self._flow.answer_failed(self._now(), item))
 
     def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         code, message, event_id = proto.error_of(event)
@@ -221,7 +264,12 @@ class SessionEvents:
 
 
 _HANDLERS: dict[str, Callable[..., None]] = {
+    Rec.SESSION_CREATED: SessionEvents._on_session_created,
     Rec.SESSION_UPDATED: SessionEvents._on_session_updated,
+    Rec.INPUT_COMMITTED: SessionEvents._on_answer_item,
+    Rec.ITEM_ADDED: SessionEvents._on_answer_item,
+    Rec.ITEM_CREATED: SessionEvents._on_answer_item,
+    Rec.INPUT_TRANSCRIPT_FAILED: SessionEvents._on_transcript_failed,
     Rec.RESPONSE_CREATED: SessionEvents._on_response_created,
     Rec.AUDIO_DONE: SessionEvents._on_audio_done,
     Rec.AUDIO_TRANSCRIPT_DELTA: SessionEvents._on_transcript,

@@ -3,7 +3,10 @@ assessor.
 
 An interviewer turn runs from its first to its last played sample; a candidate turn from the server's
 speech start to speech stop, mapped from input-stream milliseconds to the session clock by the one rule of
-`interview_kit.inputclock` over the ``input_audio_buffer.append`` positions the session sent.
+`interview_kit.inputclock` over the ``input_audio_buffer.append`` positions the session sent. A candidate
+turn's text may come long after its speech (the hosted service transcribes asynchronously), or never: a
+failed transcription leaves the turn with no text (``null`` in ``transcript.json``) and
+``transcription_failed: true``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,15 @@ class Turn:
     item_id: str | None = None
     purpose: str | None = None
     order: float = 0.0  # when the turn was first seen: sorts turns with no audio
+    transcription_failed: bool = False  # a candidate turn the server could not transcribe
 
     def as_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "text": self.text, "start": self.start, "end": self.end,
-                "response_id": self.response_id, "item_id": self.item_id, "purpose": self.purpose}
+        out = {"role": self.role, "text": None if self.transcription_failed else self.text,
+               "start": self.start, "end": self.end, "response_id": self.response_id,
+               "item_id": self.item_id, "purpose": self.purpose}
+        if self.transcription_failed:
+            out["transcription_failed"] = True
+        return out
 
 
 class Transcript:
@@ -38,13 +46,15 @@ class Transcript:
         self._interviewer: dict[str, Turn] = {}
         self._candidate: dict[str, Turn] = {}
         self._open_candidate: Turn | None = None
+        self._discarded: set[str] = set()
 
     # interviewer
     def interviewer(self, response_id: str, t: float, purpose: str | None = None) -> Turn:
         turn = self._interviewer.get(response_id)
         if turn is None:
             turn = Turn("interviewer", response_id=response_id, purpose=purpose, order=t)
-            self._interviewer[response_id] = turn
+            if response_id not in self._discarded:  # (a discarded one's events change nothing)
+                self._interviewer[response_id] = turn
         elif purpose is not None and turn.purpose is None:
             turn.purpose = purpose
         return turn
@@ -81,14 +91,30 @@ class Transcript:
         self._open_candidate = None
 
     def candidate_text(self, item_id: str | None, text: str, t: float) -> None:
+        turn = self._answer(item_id, t)
+        turn.text, turn.transcription_failed = text, False
+
+    def candidate_failed(self, item_id: str | None, t: float) -> None:
+        """The server could not transcribe this answer: the turn stays, without text."""
+        turn = self._answer(item_id, t)
+        if not turn.text:
+            turn.transcription_failed = True
+
+    def _answer(self, item_id: str | None, t: float) -> Turn:
         turn = self._candidate.get(item_id or "")
         if turn is None:  # no speech events (manual commit): find the newest turn without text
-            silent = [c for c in self._candidate.values() if not c.text and c.item_id is None]
+            silent = [c for c in self._candidate.values()
+                      if not c.text and not c.transcription_failed and c.item_id is None]
             turn = silent[-1] if silent else None
             if turn is None:
                 turn = Turn("candidate", item_id=item_id, start=t, end=t, order=t)
                 self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
-        turn.text = text
+        return turn
+
+    def discard(self, response_id: str) -> None:
+        """Leave out an interviewer response that is never heard (cancelled at its creation)."""
+        self._discarded.add(response_id)
+        self._interviewer.pop(response_id, None)
 
     # views
     def turns(self) -> list[Turn]:

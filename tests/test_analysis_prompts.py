@@ -190,3 +190,18 @@ def test_repeat_spread():
     spread = repeat_spread(_results(rows)).set_index("criterion").loc["clarity"]
     assert spread["mean_std"] == pytest.approx(0.5)  # std 1.0 on x, 0 on y
     assert spread["max_range"] == 2 and spread["repeats"] == 2 and spread["failed"] == 1
+
+
+def test_a_turn_whose_transcription_failed_is_left_out_not_an_error(tmp_path) -> None:
+    from interview_kit.analysis.prompts import load_transcripts
+
+    folder = tmp_path / "s1"
+    folder.mkdir()
+    (folder / "transcript.json").write_text(json.dumps({"turns": [
+        {"role": "interviewer", "text": "Why?"},
+        {"role": "candidate", "text": None, "transcription_failed": True},
+        {"role": "candidate", "text": "Because."},
+    ]}))
+    texts = load_transcripts(folder / "transcript.json")
+    (turns,) = texts.values()
+    assert [t["text"] for t in turns] == ["Why?", "Because."]

@@ -7,6 +7,7 @@ clock (``loop.time()``), which is the only clock the emulator paces by.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -90,6 +91,7 @@ async def test_session_update_is_answered_with_session_updated():
     await client.close()
 
 
+@pytest.mark.looptime
 async def test_a_response_from_created_to_done():
     scenario = fast("default", speed=50)
     client = await _client(scenario)
@@ -171,7 +173,7 @@ async def _hold(client: RealtimeTestClient, answers: int) -> list[str]:
 
 
 async def test_the_same_conversation_over_both_sockets():
-    scenario = fast("default", speed=50)
+    scenario = fast("default", speed=1000)  # the order of events, not their timing, is compared
     async with Emulator(scenario) as emu, await RealtimeTestClient.connect(emu.realtime_url) as ws_client:
         await ws_client.recv()
         over_websocket = await _hold(ws_client, scenario.answers_before_end)
@@ -188,7 +190,7 @@ async def test_the_same_conversation_over_both_sockets():
 @pytest.mark.looptime
 async def test_audio_is_paced_in_loop_time():
     loop = asyncio.get_running_loop()
-    client = await _client(_scenario())
+    client = await _client(_scenario(timing="idealised"))  # hosted-like bursts: test_emulator_hosted_like
     await client.send({"type": "response.create", "response": _say()})
     arrivals, events = [], []
     while not events or events[-1]["type"] != "response.done":
@@ -207,7 +209,7 @@ async def test_audio_is_paced_in_loop_time():
 async def test_a_whole_interview_in_loop_time():
     """Greeting, every answer spoken into the VAD, the end_interview call: real-time pacing throughout."""
     loop = asyncio.get_running_loop()
-    scenario = load_scenario("default")
+    scenario = dataclasses.replace(load_scenario("default"), timing="idealised")
     client = await _client(scenario)
     started = loop.time()
     await client.update_session(tools=[END_TOOL])
@@ -236,7 +238,7 @@ async def test_a_whole_interview_in_loop_time():
 
 @pytest.mark.looptime
 async def test_an_abrupt_drop_is_1006():
-    client = await _client(_scenario({"kind": "drop", "during": "summary", "at": 1.0}))
+    client = await _client(_scenario({"kind": "drop", "during": "summary", "at": 1.0}, timing="idealised"))
     await client.create_response(**_say(purpose="ack"))  # other purposes are untouched
     await client.recv_until("rate_limits.updated")
     seen = len(client.seen)

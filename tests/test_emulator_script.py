@@ -1,17 +1,20 @@
-"""The answering rule, the pacing of audio and words, and the shipped scenarios."""
+"""The answering rule, the pacing of audio and words, and the shipped scenarios.
+
+The pacing runs in memory on looptime's fast-forwarding loop (``InMemoryTestClient``), where it is
+asserted exactly; nothing here needs a socket.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import time
 
 import numpy as np
 import pytest
-from emulator_helpers import RealtimeTestClient, fast, scenario_from
+from emulator_helpers import InMemoryTestClient, fast, scenario_from
 
 from interview_kit import voice
-from interview_kit.emulator import Emulator
 from interview_kit.emulator.script import InterviewScript, verbatim_text
 from interview_kit.emulator.speech import CHUNK_MS
 from interview_kit.scenario import ScenarioError, load_scenario, parse_scenario
@@ -84,11 +87,12 @@ def test_shipped_scenarios():
         assert load_scenario(name).name == name
 
 
+@pytest.mark.looptime  # in memory, on the loop's clock: the pacing holds exactly
 async def test_audio_is_paced_and_words_come_in_step():
     line = "one two three four five six seven eight nine ten"
-    scenario = fast("default", speed=5.0)
-    async with Emulator(scenario) as emu, await RealtimeTestClient.connect(emu.realtime_url) as c:
-        await c.recv()
+    scenario = fast("default", speed=5.0, timing="idealised")  # bursts: test_emulator_hosted_like
+    loop = asyncio.get_running_loop()
+    async with await InMemoryTestClient.open(scenario) as c:
         await c.send(
             {"type": "response.create", "response": {"instructions": f"Say exactly the following: {line}"}}
         )
@@ -96,15 +100,15 @@ async def test_audio_is_paced_and_words_come_in_step():
         while True:
             event = await c.recv()
             if event["type"] == "response.output_audio.delta":
-                arrivals.append(time.monotonic())
+                arrivals.append(loop.time())
                 audio_bytes += len(base64.b64decode(event["delta"]))
             elif event["type"] == "response.output_audio_transcript.delta":
                 words_at.append((event["delta"], audio_bytes))
             elif event["type"] == "response.done":
                 break
     chunk_s = CHUNK_MS / 1000
-    for k, at in enumerate(arrivals):  # never early: delta k leaves k chunks after the first
-        assert at - arrivals[0] >= k * chunk_s / scenario.speed - 0.005
+    for k, at in enumerate(arrivals):  # never early, never late: delta k leaves k chunks after the first
+        assert at - arrivals[0] == pytest.approx(k * chunk_s / scenario.speed, abs=0.001)
     bytes_per_s = voice.SAMPLE_RATE * voice.BYTES_PER_SAMPLE
     for (word, received), (expected, start, _end) in zip(
         words_at, voice.word_timings(line, 160), strict=True

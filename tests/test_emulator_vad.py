@@ -62,7 +62,7 @@ def test_synthetic_voice_is_one_turn():
 
 @pytest.fixture
 async def emu():
-    async with Emulator(fast("default", speed=40)) as emulator:
+    async with Emulator(fast("default", speed=40, timing="idealised")) as emulator:  # VAD, not timing
         yield emulator
 
 

@@ -11,8 +11,10 @@ from interview_kit.flow import (
     PHASE_ORDER,
     AbandonReport,
     AssessmentFlow,
+    BuildReport,
     CancelResponse,
     DisableTurnTaking,
+    DiscardResponse,
     EndSession,
     FlowSettings,
     FlowTimeouts,
@@ -49,7 +51,7 @@ def test_happy_path_overlap_report_ready_during_ack() -> None:
     flow = make()
     actions = flow.trigger(1.0, "tool")
     assert actions == [SilenceCandidate(), DisableTurnTaking(),
-                       RequestResponse("ack", flow.settings.ack_text), StartReport()]
+                       RequestResponse("ack", flow.settings.ack_text), StartReport(), BuildReport()]
     assert flow.phase is Phase.TRIGGERED and flow.report_state is ReportState.RUNNING
     assert flow.response_created(1.2, "r_ack", "ack") == []
     assert flow.phase is Phase.ACK_GENERATING
@@ -86,7 +88,7 @@ def test_after_ack_mode_starts_report_only_after_ack_played() -> None:
     assert StartReport() not in actions and flow.report_state is ReportState.NOT_STARTED
     flow.response_created(0.1, "a", "ack")
     flow.response_done(0.2, "a", "ack")
-    assert flow.playback_done(0.9, "a") == [StartReport()]
+    assert flow.playback_done(0.9, "a") == [StartReport(), BuildReport()]
     assert flow.phase is Phase.AWAITING_REPORT and flow.report_started_at == 0.9
 
 
@@ -185,7 +187,9 @@ def test_summary_and_goodbye_timeouts() -> None:
 def test_duplicates_and_out_of_order_are_recorded_not_raised() -> None:
     flow = make()
     assert flow.playback_done(0.0, "nobody") == []  # interview responses are not the flow's business
-    assert flow.response_created(0.0, "x", "ack") == []  # ack before any trigger
+    # an ack before any trigger: nobody asked for it, so it is cancelled and never played
+    assert flow.response_created(0.0, "x", "ack") == [
+        DiscardResponse("x", "ack", "not expected in interviewing")]
     assert flow.ignored[-1]["why"].startswith("not expected")
     flow.trigger(1.0, "tool")
     assert flow.trigger(1.1, "button") == []  # second trigger
@@ -201,8 +205,9 @@ def test_duplicates_and_out_of_order_are_recorded_not_raised() -> None:
     assert flow.summary_text == "S"
     assert flow.playback_done(1.8, "a") == [RequestResponse("summary", "S")]
     assert flow.playback_done(1.9, "a") == []
-    # a goodbye before the summary was even created is ignored
-    assert flow.response_created(2.0, "g", "goodbye") == []
+    # a goodbye before the summary was even created is discarded
+    assert flow.response_created(2.0, "g", "goodbye") == [
+        DiscardResponse("g", "goodbye", "not expected in summary_sending")]
     assert flow.phase is Phase.SUMMARY_SENDING
 
 
@@ -261,6 +266,7 @@ def test_observer_hears_phases_timeouts_and_ignored() -> None:
 # --- property-based: any input sequence -------------------------------------------------------
 
 RIDS = st.sampled_from(["a", "s", "g", "q", "z"])
+ITEMS = st.sampled_from(["i1", "i2", "i3"])
 PURPOSES = st.sampled_from(["ack", "summary", "fallback", "goodbye", "auto", "question"])
 INPUTS = st.one_of(
     st.tuples(st.just("trigger"), st.sampled_from(["tool", "button", "limit"])),
@@ -273,6 +279,10 @@ INPUTS = st.one_of(
     st.tuples(st.just("lost"), st.text(max_size=5)),
     st.tuples(st.just("fail"), st.text(max_size=5)),
     st.tuples(st.just("tick")),
+    st.tuples(st.just("pending"), ITEMS),
+    st.tuples(st.just("heard"), ITEMS),
+    st.tuples(st.just("untranscribed"), ITEMS),
+    st.tuples(st.just("stop_waiting")),
 )
 
 
@@ -296,6 +306,14 @@ def apply(flow: AssessmentFlow, now: float, step: tuple) -> list:
         return flow.connection_lost(now, step[1])
     if kind == "fail":
         return flow.fail(now, step[1])
+    if kind == "pending":
+        return flow.answer_pending(now, step[1])
+    if kind == "heard":
+        return flow.answer_heard(now, step[1])
+    if kind == "untranscribed":
+        return flow.answer_failed(now, step[1])
+    if kind == "stop_waiting":
+        return flow.stop_waiting_for_transcripts(now)
     return flow.tick(now)
 
 
@@ -305,16 +323,22 @@ def apply(flow: AssessmentFlow, now: float, step: tuple) -> list:
 def test_any_sequence_never_raises_and_always_finishes(steps: list, mode: ReportStart) -> None:
     flow = make(mode)
     now = 0.0
-    ends: list[EndSession] = []
+    actions: list = []
     for dt, step in steps:
         now += dt
-        ends += [a for a in apply(flow, now, step) if isinstance(a, EndSession)]
-    flow.trigger(now, "button")  # whatever happened, a trigger (or none needed) then time passes
+        actions += apply(flow, now, step)
+    actions += flow.trigger(now, "button")  # whatever happened, a trigger (or none needed) then time passes
     for _ in range(12):
         now += 100.0
-        ends += [a for a in flow.tick(now) if isinstance(a, EndSession)]
+        actions += flow.tick(now)
+    ends = [a for a in actions if isinstance(a, EndSession)]
     assert flow.finished
     assert len(ends) == 1  # the session is ended exactly once
+    # the report starts once, is built at most once, after its start, and never once it was abandoned
+    report = "".join(type(a).__name__[0] for a in actions
+                     if isinstance(a, StartReport | BuildReport | AbandonReport))
+    assert report in ("", "S", "SB", "SA", "SBA")
+    assert not flow.awaiting_transcripts
     transitions = len(flow.transitions)
     assert flow.tick(now + 1000.0) == [] and len(flow.transitions) == transitions  # nothing left pending
     for purpose in ("question", "ack", "summary", "fallback", "goodbye"):
@@ -411,3 +435,154 @@ def test_the_models_own_end_interview_call_is_not_cut_off() -> None:
     actions = flow.trigger(1.0, "tool", active_purpose="auto", playing_purpose="auto")
     assert not any(isinstance(a, CancelResponse | InterruptSpeech) for a in actions)
     assert actions[0] == SilenceCandidate()
+
+
+# --- late transcripts: the report waits (bounded) for every committed answer's transcript --------------
+
+WAIT = FlowTimeouts(response_created=2.0, speaking=10.0, report=30.0, transcripts=5.0)
+
+
+def waiting(report_start: ReportStart = ReportStart.AT_TRIGGER, **settings: object) -> AssessmentFlow:
+    return AssessmentFlow(FlowSettings(report_start=report_start, timeouts=WAIT, **settings))  # type: ignore[arg-type]
+
+
+def test_the_report_waits_for_the_last_answers_transcript() -> None:
+    """The hosted service transcribes asynchronously: the last answer's transcript may come after the
+    end_interview call. The report starts at the trigger, and is built once the transcript is in."""
+    flow = waiting()
+    flow.answer_pending(1.0, "i1")  # speech started...
+    flow.answer_pending(1.5, "i1")  # ...and committed: the same answer
+    flow.answer_heard(2.0, "i1")
+    flow.answer_pending(3.0, "i2")
+    actions = flow.trigger(4.0, "tool")
+    assert StartReport() in actions and not any(isinstance(a, BuildReport) for a in actions)
+    assert flow.awaiting_transcripts and flow.report_started_at == 4.0
+    assert flow.answer_heard(6.0, "i2") == [BuildReport()]
+    assert not flow.awaiting_transcripts and flow.timeouts == []
+    assert flow.answers == 1  # answers heard after the trigger do not count toward the limit
+
+
+def test_the_wait_for_transcripts_is_bounded() -> None:
+    flow = waiting()
+    flow.answer_pending(1.0, "i1")
+    flow.trigger(2.0, "tool")
+    assert flow.tick(6.99) == []
+    assert flow.tick(7.0) == [BuildReport(("i1",))]
+    assert flow.timeouts[-1]["waiting_for"] == "transcripts" and flow.timeouts[-1]["after_s"] == 5.0
+    assert flow.answer_heard(8.0, "i1") == []  # too late: the report is built already
+    assert flow.tick(8.1) == []
+
+
+def test_a_failed_transcription_settles_the_answer_and_counts_toward_the_limit() -> None:
+    flow = waiting(max_questions=2)
+    flow.answer_pending(1.0, "i1")
+    assert flow.answer_heard(2.0, "i1") == []
+    flow.answer_pending(3.0, "i2")
+    actions = flow.answer_failed(4.0, "i2")
+    assert flow.trigger_source == "limit" and flow.answers == 2
+    assert actions[-2:] == [StartReport(), BuildReport(("i2",))]  # built at once, without i2
+
+
+def test_a_failed_transcription_while_waiting_builds_the_report_without_it() -> None:
+    flow = waiting()
+    flow.answer_pending(1.0, "i1")
+    flow.trigger(2.0, "button")
+    assert flow.answer_failed(3.0, "i1") == [BuildReport(("i1",))]
+    assert flow.answer_heard(3.5, "i1") == []  # settled already: recorded, ignored
+    assert flow.ignored[-1]["why"] == "i1 settled already"
+
+
+def test_an_answer_committed_during_the_wait_is_waited_for() -> None:
+    """A button pressed mid-answer: the answer is committed when its speech stops, after the trigger."""
+    flow = waiting()
+    flow.trigger(1.0, "button")
+    assert flow.awaiting_transcripts is False  # nothing pending at the trigger: built at once
+    flow = waiting()
+    flow.answer_pending(0.5, "i1")  # speech started before the trigger
+    flow.trigger(1.0, "button")
+    flow.answer_pending(1.6, "i2")  # (another one the server commits during the wait)
+    assert flow.answer_heard(2.0, "i1") == []
+    assert flow.answer_heard(2.5, "i2") == [BuildReport()]
+
+
+def test_after_ack_the_wait_starts_with_the_report() -> None:
+    flow = waiting(ReportStart.AFTER_ACK)
+    flow.answer_pending(1.0, "i1")
+    flow.trigger(2.0, "tool")
+    assert not flow.awaiting_transcripts
+    flow.answer_pending(2.5, "i9")  # during the acknowledgement: not an interview answer, not waited for
+    flow.response_created(3.0, "a", "ack")
+    flow.response_done(4.0, "a", "ack")
+    assert flow.playback_done(5.0, "a") == [StartReport()]
+    assert flow.phase is Phase.AWAITING_REPORT and flow.awaiting_transcripts
+    assert flow.tick(9.99) == [] and flow.tick(10.0) == [BuildReport(("i1",))]
+
+
+def test_the_wait_counts_inside_the_report_budget() -> None:
+    timeouts = FlowTimeouts(response_created=2.0, speaking=10.0, report=3.0, transcripts=5.0)
+    flow = AssessmentFlow(FlowSettings(timeouts=timeouts))
+    flow.answer_pending(0.5, "i1")
+    flow.trigger(1.0, "tool")
+    actions = flow.tick(4.0)
+    assert isinstance(actions[0], AbandonReport) and not flow.awaiting_transcripts
+    assert flow.answer_heard(4.1, "i1") == []  # never built once abandoned
+    assert not any(isinstance(a, BuildReport) for a in flow.tick(6.0))
+
+
+@pytest.mark.parametrize("end", ["lost", "fail", "stop"])
+def test_no_more_transcripts_will_come_when_the_session_ends(end: str) -> None:
+    flow = waiting()
+    flow.answer_pending(0.5, "i1")
+    flow.trigger(1.0, "tool")
+    if end == "lost":
+        actions = flow.connection_lost(2.0, "dropped")
+        assert actions == [BuildReport(("i1",)), EndSession("disconnected")]
+    elif end == "fail":
+        assert flow.fail(2.0, "broken") == [BuildReport(("i1",)), EndSession("failed")]
+    else:
+        assert flow.stop_waiting_for_transcripts(2.0) == [BuildReport(("i1",))]
+    assert flow.stop_waiting_for_transcripts(2.1) == [] and not flow.awaiting_transcripts
+
+
+def test_a_transcript_is_counted_once() -> None:
+    flow = waiting(max_questions=2)
+    flow.answer_heard(1.0, "i1")
+    flow.answer_heard(1.1, "i1")  # the same answer again
+    assert flow.answers == 1 and flow.phase is Phase.INTERVIEWING
+    flow.answer_heard(1.2)  # no item id: counted, nothing to settle
+    assert flow.phase is Phase.TRIGGERED
+
+
+# --- a response the flow no longer wants is discarded --------------------------------------------
+
+
+def test_a_late_ack_is_discarded_after_the_flow_moved_on() -> None:
+    flow = make()
+    flow.trigger(0.0, "tool")
+    flow.tick(2.0)  # no ack created in time: on to the report
+    assert flow.phase is Phase.AWAITING_REPORT
+    assert flow.response_created(3.0, "late", "ack") == [
+        DiscardResponse("late", "ack", "not expected in awaiting_report")]
+    assert flow.response_id("ack") is None and flow.phase is Phase.AWAITING_REPORT
+
+
+def test_a_superseded_summary_and_an_interviewer_turn_after_the_trigger_are_discarded() -> None:
+    flow = make()
+    _to_summary_sending(flow)
+    flow.tick(2.41)  # the summary never came: the goodbye is asked for
+    assert flow.response_created(2.5, "s", "summary") == [
+        DiscardResponse("s", "summary", "not expected in goodbye_sending")]
+    assert flow.response_created(2.6, "v", "auto") == [
+        DiscardResponse("v", "auto", "not expected in goodbye_sending")]
+    assert flow.response_created(2.7, "x", "someone-elses") == []  # not a purpose of ours
+    assert flow.response_created(2.8, "g", "goodbye") == []  # the one it waits for
+    assert flow.response_id("goodbye") == "g"
+
+
+def test_while_interviewing_the_interviewers_turns_are_wanted_and_an_ended_flow_discards_nothing() -> None:
+    flow = make()
+    assert flow.response_created(0.0, "q", "question") == []
+    assert flow.response_created(1.0, "v", "auto") == []
+    flow.fail(2.0, "broken")
+    assert flow.response_created(3.0, "w", "auto") == []
+    assert flow.response_created(3.1, "a", "ack") == []

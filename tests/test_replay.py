@@ -185,7 +185,9 @@ def test_a_removed_server_event_is_a_difference(capsys, tmp_path):
     assert "trigger: recorded tool, replayed none" in out
     assert ("phases: phases triggered, ack_generating, ack_speaking, summary_sending, summary_speaking "
             "(recorded from 25.4") in out
-    assert "response.create ack, response.create summary (recorded from 25.4" in out
+    # ...and the ack and summary the recording's server created unasked are cancelled, never played
+    assert ("response.create ack, response.create summary (from 25.4" in out
+            and "replayed response.cancel, response.cancel" in out)
     assert "\n  - triggered " in out and "\n    disconnected " in out  # the table marks the missing ones
 
 

@@ -15,6 +15,7 @@ import pytest
 from session_helpers import IN_MEMORY, assert_folder_complete, real_time, run_in_memory
 
 from interview_kit.audio import ScriptedVoiceInput
+from interview_kit.protocol import TRUNCATE_MARGIN_MS
 from interview_kit.session import InterviewSession
 from interview_kit.transport import InMemoryPeer
 from interview_kit.voice import speech_duration, synthesize
@@ -48,15 +49,19 @@ async def test_candidate_speaking_over_the_interviewer_interrupts_and_truncates(
     ended = next(e for e in run.of("playback.ended") if e["response_id"] == barge[0]["response_id"])
     assert ended["data"]["truncated"] is True
     assert truncate["data"]["item_id"] == barge[0]["item_id"]
-    assert 0 < truncate["data"]["audio_end_ms"] == ended["data"]["played_ms"]
+    played = ended["data"]["played_ms"]
+    assert 0 < played == barge[0]["data"]["played_ms"]
+    # the truncate is what was played, kept inside the audio received (protocol.truncate_end_ms)
+    assert truncate["data"]["audio_end_ms"] == barge[0]["data"]["audio_end_ms"]
+    assert max(0, played - TRUNCATE_MARGIN_MS) <= truncate["data"]["audio_end_ms"] <= played
     greeting = f"{scenario.interviewer.greeting} {scenario.interviewer.questions[0]}"
     greeting_ms = speech_duration(greeting, scenario.interviewer.words_per_minute) * 1000
-    assert truncate["data"]["audio_end_ms"] < greeting_ms / 2  # cut well before the greeting's end
+    assert played < greeting_ms / 2  # cut well before the greeting's end
     speech_started = run.of("input_audio_buffer.speech_started")[0]
     assert speech_started["t"] <= truncate["t"]
     # the cut is what had been played at that moment: the greeting played at real time until then
     played_at_cut = truncate["t"] - run.of("playback.started")[0]["t"]
-    assert truncate["data"]["audio_end_ms"] / 1000 == pytest.approx(played_at_cut, abs=0.05)
+    assert played / 1000 == pytest.approx(played_at_cut, abs=0.05)
     assert_folder_complete(run)
 
 

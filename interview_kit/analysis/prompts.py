@@ -67,6 +67,8 @@ def _turns_from(raw: Any, where: str) -> Turns:
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
             raise TranscriptError(f"{where}: turn {i} is not an object")
+        if turn.get("transcription_failed"):  # the candidate spoke, but no text came: nothing to score
+            continue
         role = ROLE_ALIASES.get(str(turn.get("role", "")).lower())
         text = turn.get("text", turn.get("content"))
         if role is None or not isinstance(text, str):

@@ -33,6 +33,9 @@ class AssessmentReport(BaseModel):
     usage: dict[str, Any] | None = None  # token usage as the server reported it
     features: dict[str, Any] | None = None  # the transcript features a heuristic scored from
     language: str | None = None  # the prompt's language: the spoken summary's language
+    # what the session built it from (None / empty: not built by a session, or never built)
+    answers_assessed: int | None = None  # candidate answers with text in the turns assessed
+    answers_missing: list[str] = Field(default_factory=list)  # answer item ids without a transcript
     created: str = Field(default_factory=_now_iso)
 
     @field_validator("scores")

@@ -66,6 +66,10 @@ class AudioOutput:
         """
         raise NotImplementedError
 
+    def received_ms(self, response_id: str) -> int:
+        """Milliseconds of this response's audio received (enqueued), heard or not."""
+        return self.tracker.received_ms(response_id)
+
     @property
     def playing_response_id(self) -> str | None:
         """The response being heard (or about to be), None when idle."""

@@ -159,6 +159,13 @@ class PlaybackTracker:
             not_yet = max(0.0, r.last_end - at) * self.rate
             return max(0, min(r.handed, int(r.handed - not_yet)))
 
+    def received_ms(self, rid: str) -> int:
+        """Milliseconds of `rid`'s audio received from the server (until it ended): the most a
+        ``conversation.item.truncate`` may keep, before `protocol.truncate_end_ms`'s margin."""
+        with self._lock:
+            r = self._responses.get(rid)
+            return samples_to_ms(r.queued) if r is not None else 0
+
     def is_ended(self, rid: str) -> bool:
         """True once `rid` has an ending (played out, or truncated), even if its event is still due."""
         with self._lock:

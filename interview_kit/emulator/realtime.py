@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,14 @@ ITEM_MODELS: dict[tuple[str, str | None], Any] = {  # the openai model of each i
 ScenarioLike = str | Path | Scenario
 
 
+def duration_words(seconds: float) -> str:
+    """`seconds` as the hosted session_expired message says it: ``30 minutes`` (or ``45 seconds``)."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
+
+
 def as_scenario(scenario: ScenarioLike) -> Scenario:
     """A Scenario from itself, a shipped name or a path."""
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -80,6 +89,8 @@ class RealtimeConversation:
         self.scenario = scenario
         self.loop = asyncio.get_running_loop()
         self.session = default_session(model)
+        if scenario.hosted_like:  # the hosted service's session.created says when it will end
+            self.session["expires_at"] = int(time.time() + scenario.hosted.max_session_s)
         self.script = InterviewScript(scenario)
         self.faults = ConnectionFaults(scenario)
         self._conversation_id = ev.new_id("conv")
@@ -210,6 +221,8 @@ class RealtimeConversation:
         """Serve the connection until it closes; every task it started ends with it."""
         await self.send(ev.event("session.created", session=self.session))
         self.spawn(self._keepalive())
+        if self.scenario.hosted_like:
+            self.spawn(self._expire(self.scenario.hosted.max_session_s))
         for fault in self.faults.at_connect():
             self.spawn(self._timed_fault(fault, self.started_at, None))
         self._reader = self.loop.create_task(self._read_loop())
@@ -271,6 +284,19 @@ class RealtimeConversation:
                         return
                     await self.running.wait()  # our own stall: the pong may be waiting unread
                     deadline = self.loop.time() + timeout
+
+    async def _expire(self, seconds: float) -> None:
+        """The hosted session limit: after `seconds` (real seconds, not divided by speed) an
+        ``error`` with code ``session_expired``, then a close with 1001 and the same message."""
+        await asyncio.sleep(seconds)
+        await self.running.wait()
+        if self.closed:
+            return
+        message = f"Your session hit the maximum duration of {duration_words(seconds)}."
+        log.info("session expired after %.1f s: closing with 1001", seconds)
+        await self.send_error(message, "session_expired")
+        await self.close(1001, message)
+        self.abort()
 
     # ---- faults on a timer --------------------------------------------------------------------------
 
@@ -435,7 +461,42 @@ class RealtimeConversation:
         self._items.append(item)
         await self.send(ev.event("conversation.item.added", item=item, previous_item_id=previous))
         await self.send(ev.event("conversation.item.done", item=item, previous_item_id=previous))
+        answer = self.script.answers + 1  # 1-based: what `late_answers` / `failed_answers` count
         transcript = self.script.record_answer()
+        if not self.scenario.hosted_like:  # idealised: the transcript at once, before any response
+            await self._transcribed(item, transcript, seconds, failed=False)
+            return
+        hosted = self.scenario.hosted
+        delay = hosted.late_delay if answer in hosted.late_answers else hosted.transcription_delay
+        # the hosted ASR runs beside the response: its event may land after response.created
+        failed = answer in hosted.failed_answers
+        self.spawn(self._transcribe_later(item, transcript, seconds, delay / self.speed, failed))
+
+    async def _transcribe_later(
+        self, item: dict[str, Any], transcript: str, seconds: float, delay: float, failed: bool
+    ) -> None:
+        await asyncio.sleep(delay)
+        await self._transcribed(item, transcript, seconds, failed)
+
+    async def _transcribed(self, item: dict[str, Any], transcript: str, seconds: float, failed: bool) -> None:
+        """``conversation.item.input_audio_transcription.completed`` (or ``.failed``) for a user item."""
+        item_id = item["id"]
+        if failed:
+            error = {
+                "type": "server_error",
+                "code": None,
+                "message": f"Input transcription failed for item '{item_id}'.",
+                "param": None,
+            }
+            await self.send(
+                ev.event(
+                    "conversation.item.input_audio_transcription.failed",
+                    item_id=item_id,
+                    content_index=0,
+                    error=error,
+                )
+            )
+            return
         item["content"][0]["transcript"] = transcript
         await self.send(
             ev.event(
@@ -609,6 +670,10 @@ class RealtimeConversation:
         output = self.session["audio"]["output"]
         voice = output.get("voice")
         latency = self.scenario.latency
+        slowed = self.faults.audio_rate(purpose)
+        # hosted-like bursts, unless a slow_audio fault paces this response (a slow link has no bursts)
+        hosted = self.scenario.hosted if self.scenario.hosted_like else None
+        bursts = hosted if hosted is not None and slowed == 1.0 else None
         plan = ResponsePlan(
             line=line,
             metadata=metadata,
@@ -620,7 +685,10 @@ class RealtimeConversation:
             words_per_minute=self.scenario.interviewer.words_per_minute * float(output.get("speed") or 1.0),
             created_delay=latency.response_created / self.speed,
             first_audio_delay=(latency.first_audio + self.faults.first_audio_delay(purpose)) / self.speed,
-            audio_rate=self.speed * self.faults.audio_rate(purpose),
+            audio_rate=self.speed * slowed * (bursts.burst_factor if bursts else 1.0),
+            burst_seconds=bursts.burst_seconds if bursts else 0.0,
+            burst_gap=bursts.burst_gap / self.speed if bursts else 0.0,
+            transcript_lead=hosted.transcript_lead if hosted else 0.0,
         )
         run = ResponseRun(self, plan)
         self.active = run

@@ -95,6 +95,9 @@ class ResponsePlan:
     created_delay: float
     first_audio_delay: float
     audio_rate: float
+    burst_seconds: float = 0.0  # > 0: audio goes out in bursts of this much audio...
+    burst_gap: float = 0.0  # ...with this much loop time between them (hosted-like)
+    transcript_lead: float = 0.0  # audio seconds a word's transcript delta goes out ahead of its audio
 
 
 def purpose_of(metadata: dict[str, str] | None, line: Line) -> str:
@@ -316,8 +319,13 @@ class ResponseRun:
         words, n_words, w = utt.words, len(utt.words), 0
         position = 0.0
         origin = loop.time() - host.stalled_seconds  # a stall shifts the rest of the schedule
+        plan = self.plan
+        lead = plan.transcript_lead
         for chunk, seconds in zip(utt.chunks, utt.chunk_seconds, strict=True):
-            wait = origin + host.stalled_seconds + position / rate - loop.time()
+            gaps = 0.0
+            if plan.burst_seconds > 0:  # hosted-like: bursts faster than real time, gaps between
+                gaps = math.floor(position / plan.burst_seconds + 1e-9) * plan.burst_gap
+            wait = origin + host.stalled_seconds + position / rate + gaps - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             # send_text waits out a stall; stalled_seconds then shifts the next wait
@@ -325,7 +333,8 @@ class ResponseRun:
             position += seconds
             self.audio_seconds = position
             host.items.note_audio(self.item_id, int(position * 1000))
-            while w < n_words and words[w][1] < position - 1e-6:  # the word starts in this chunk
+            # the words that start in this chunk (hosted-like: up to `lead` seconds of audio ahead)
+            while w < n_words and words[w][1] < position + lead - 1e-6:
                 await host.send(
                     ev.event(
                         "response.output_audio_transcript.delta",
