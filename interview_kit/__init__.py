@@ -13,8 +13,7 @@ the list: a name leaves it only on purpose.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interview_kit.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -51,15 +50,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,8 +9,7 @@ Names are imported lazily so that `interview-kit --help` does not pay for pandas
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interview_kit.lazy import lazy_exports
 
 _EXPORTS = {
     "load_session": "interview_kit.analysis.load",
@@ -41,15 +40,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
