@@ -7,14 +7,19 @@ gets a base64 payload of the logged decoded size, since the log never holds audi
 cut at 500 characters stay cut); with ``--frames`` they are read from a file ``--save-frames`` wrote.
 Then, in one process, the same frames go round after round (a) through a fresh session's real
 dispatch (`InterviewSession._dispatch`: parse, bind ids, event-log line with the audio trimmed written
-by a real EventLog to a temporary folder, virtual output enqueue, flow), (b) through the floor,
-`json.loads` plus a base64 decode of each audio delta, (c) through the dispatch again with the event
-log's `record` replaced by a no-op, to show the log's share, and (d) through the floor with
-`orjson.loads` (the decoder the dispatch uses since issue 8) in place of `json.loads`. The order rotates
-from round to round; a warm-up round of each comes first and is not counted.
+by a real EventLog to a temporary folder, virtual output enqueue, flow; the round's time ends with the
+log's ``flush()``, so every line it made has reached the file), (b) through the floor, `json.loads` plus
+a base64 decode of each audio delta, and (d) through the floor with `orjson.loads` (the decoder the
+dispatch uses since issue 8) in place of `json.loads`; every other round (c) takes the place of (a): the
+dispatch with the event log's ``record`` and ``record_audio_delta`` no-ops, to show the log's share.
+Within a round the sides take turns slice by slice (`CHUNK` frames, the order rotating from slice to
+slice and round to round), so that the dispatch and the floors it is held against run on the same frames
+under the same load: on a shared machine the load changes from second to second, and with whole rounds
+in turn the per-round ratios spread 0.6-2.9x. A warm-up round of each comes first and is not counted.
 
 Reported: best and median microseconds per event; dispatch / floor as the ratio of the medians (the
-figure held against the target), as the ratio of the bests, and the range of the per-round ratios.
+figure held against the target), as the ratio of the bests, and the median and range of the per-round
+ratios (each round's dispatch over the floor timed alongside it).
 Target (issue 8): dispatch at most 1.5x the floor, median of the rounds.
 
     .venv/bin/python bench/event_overhead.py [--rounds 21] [--speed 20] [--save-frames FILE]
@@ -178,9 +183,27 @@ def _noop_record(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return {}
 
 
-async def dispatch_round(frames: list[str | bytes], out: Path, *, log_off: bool = False) -> tuple[float, int]:
-    """Seconds to dispatch every frame through a fresh session (real event log, virtual output), and the
-    number of `error` records the dispatch wrote (handlers that needed what an offline session lacks)."""
+CHUNK = 32  # frames per slice: the dispatch and the floors take turns slice by slice
+
+
+@dataclasses.dataclass
+class Round:
+    """One round's seconds for the whole mix: the session's dispatch (or the dispatch with the log off),
+    and the two floors timed slice by slice alongside it; the `error` records the dispatch wrote."""
+
+    dispatch: float = 0.0
+    floor: float = 0.0
+    orjson_floor: float = 0.0
+    errors: int = 0
+
+
+async def dispatch_round(frames: list[str | bytes], out: Path, *, log_off: bool = False,
+                         turn: int = 0) -> Round:
+    """Every frame through a fresh session (real event log, virtual output) and through both floors, in
+    slices of `CHUNK` frames taking turns (the order rotating from slice to slice and round to round), so
+    that both sides of the ratio run on the same frames under the same load on a shared machine. The
+    dispatch's time ends with the log's ``flush()``: every line it made has reached the file. Also counted:
+    the `error` records the dispatch wrote (handlers that needed what an offline session lacks)."""
     config = SessionConfig(base_url="http://127.0.0.1:9/v1", api_key="bench", out_dir=out, speed=20.0)
     session = InterviewSession(config, output=VirtualOutput(None, speed=20.0), assessor=HeuristicAssessor())
     session._open()
@@ -189,20 +212,35 @@ async def dispatch_round(frames: list[str | bytes], out: Path, *, log_off: bool 
     log = _event_log(session)
     if log_off:  # every way the dispatch writes a line
         log.record = log.record_audio_delta = _noop_record  # type: ignore[method-assign]
+    log.flush()
     lines_before = log.lines_written
-    start = time.perf_counter()
-    for frame in frames:
-        session._dispatch(frame)
-    elapsed = time.perf_counter() - start
+    dispatch = session._dispatch
+    result = Round()
+    slices = [frames[k:k + CHUNK] for k in range(0, len(frames), CHUNK)]
+    for s, part in enumerate(slices):
+        for j in range(3):
+            side = (s + j + turn) % 3
+            start = time.perf_counter()
+            if side == 0:
+                for frame in part:
+                    dispatch(frame)
+                if s == len(slices) - 1:
+                    log.flush()
+                result.dispatch += time.perf_counter() - start
+            elif side == 1:
+                floor(part)
+                result.floor += time.perf_counter() - start
+            else:
+                floor(part, orjson.loads)
+                result.orjson_floor += time.perf_counter() - start
     await _settle(session)
     await session._output.close()
     log.close()
-    errors = 0
     if not log_off:
         with log.path.open(encoding="utf-8") as f:
             records = [json.loads(line) for line in f][lines_before:]
-        errors = sum(1 for r in records if r["type"] == "error" and r["dir"] == "local")
-    return elapsed, errors
+        result.errors = sum(1 for r in records if r["type"] == "error" and r["dir"] == "local")
+    return result
 
 
 def main() -> int:
@@ -234,30 +272,34 @@ def main() -> int:
         gc.collect()
         gc.freeze()
         times: dict[str, list[float]] = {"floor": [], "dispatch": [], "log off": [], "orjson floor": []}
+        paired: list[float] = []  # dispatch / floor of each dispatch round (the same slices, side by side)
         errors = 0
 
-        def run(name: str, i: int) -> float:
+        def run(i: int, log_off: bool) -> None:
             nonlocal errors
-            if name in ("floor", "orjson floor"):
-                t = time.perf_counter()
-                floor(frames, json.loads if name == "floor" else orjson.loads)
-                return time.perf_counter() - t
-            elapsed, errs = asyncio.run(dispatch_round(frames, Path(tmp) / f"{name}{i}".replace(" ", "-"),
-                                                       log_off=name == "log off"))
-            errors = max(errors, errs)
-            return elapsed
+            name = "log off" if log_off else "dispatch"
+            folder = Path(tmp) / f"{name}{i}".replace(" ", "-")
+            r = asyncio.run(dispatch_round(frames, folder, log_off=log_off, turn=i))
+            if i < 0:
+                return  # the warm-up: caches, first-use imports
+            times[name].append(r.dispatch)
+            times["floor"].append(r.floor)
+            times["orjson floor"].append(r.orjson_floor)
+            if not log_off:
+                paired.append(r.dispatch / r.floor)
+                errors = max(errors, r.errors)
 
-        names = list(times)
-        for name in names:  # warm-up: caches, first-use imports
-            run(name, -1)
-        for i in range(args.rounds):
-            for name in names[i % len(names):] + names[:i % len(names)]:
-                times[name].append(run(name, i))
+        run(-1, False)
+        run(-1, True)
+        for i in range(args.rounds):  # a dispatch round and a log-off round, in turn first
+            for log_off in ((False, True) if i % 2 == 0 else (True, False)):
+                run(i, log_off)
         gc.unfreeze()
     n = len(frames)
     best = {k: min(v) for k, v in times.items()}
     median = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{f'{args.rounds} rounds, same process, us per event':46}{'best':>8}{'median':>9}")
+    print(f"{f'{args.rounds} rounds, same process, us per event':46}{'best':>8}{'median':>9}  "
+          f"(floors: {2 * args.rounds} rounds)")
     rows = (("floor (json.loads + b64decode)", "floor"), ("session dispatch", "dispatch"),
             ("session dispatch, event log off", "log off"), ("floor with orjson.loads", "orjson floor"))
     for label, key in rows:
@@ -267,9 +309,9 @@ def main() -> int:
     if errors:
         print(f"note: {errors} dispatch error record(s) per round (handlers an offline session cannot serve)")
     ratio, best_ratio = median["dispatch"] / median["floor"], best["dispatch"] / best["floor"]
-    paired = sorted(d / f for d, f in zip(times["dispatch"], times["floor"], strict=True))
-    print(f"dispatch / floor: {ratio:.2f}x median, {best_ratio:.2f}x best "
-          f"(per-round ratios {paired[0]:.2f}-{paired[-1]:.2f}x)")
+    paired.sort()
+    print(f"dispatch / floor: {ratio:.2f}x median, {best_ratio:.2f}x best (per-round ratios: median "
+          f"{statistics.median(paired):.2f}x, {paired[0]:.2f}-{paired[-1]:.2f}x)")
     print(f"target: dispatch <= {TARGET}x the floor (median) -> {'met' if ratio <= TARGET else 'MISSED'}")
     print(f"dispatch / floor with orjson.loads (the decoder the dispatch uses): "
           f"{median['dispatch'] / median['orjson floor']:.2f}x median")

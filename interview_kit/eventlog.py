@@ -1,8 +1,9 @@
 """The session's JSONL event log (``events.jsonl``, see ``docs/session-folder.md``) and atomic JSON files.
 
-Every line is written as it happens and flushed at least every ``flush_interval`` seconds by a daemon
-thread, so the file stays complete even while the asyncio loop is blocked (the very failure the toolkit
-studies) and on any exit path (``close()`` also runs at interpreter exit). Audio payloads never reach the
+Every line is encoded as it happens, handed to the file a few kilobytes at a time, and flushed at least
+every ``flush_interval`` seconds by a daemon thread, so the file stays complete even while the asyncio loop
+is blocked (the very failure the toolkit studies) and on any exit path (``close()`` also runs at interpreter
+exit). Audio payloads never reach the
 file: they are replaced by their decoded size in ``bytes``. Secrets never reach it either: keys named
 like credentials are redacted, and every registered secret value is replaced wherever it appears.
 
@@ -300,7 +301,7 @@ class _FastTrimmer:
     """`reference_record` for plain values, faster. Anything else raises `_Fallback`."""
 
     __slots__ = ("audio_ids", "audio_line", "heads", "keys", "one_secret", "phases", "plain_audio_keys",
-                 "secrets")
+                 "plain_names", "secrets")
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
@@ -315,6 +316,7 @@ class _FastTrimmer:
         # response's deltas (dozens to hundreds in a row) share them, so they are checked and redacted once.
         self.audio_ids: tuple[Any, Any, Any] | None = None
         self.audio_line: dict[str, Any] = {}
+        self.plain_names: set[str] = set()  # key names `flat` may keep: no credential, no audio, not redacted
 
     def key(self, k: Any) -> tuple[str, int]:
         if k.__class__ is not str:
@@ -394,6 +396,30 @@ class _FastTrimmer:
                            0.0, 0.0)
         line["bytes"] = line["data"] = None
         return line
+
+    def flat(self, data: dict[Any, Any]) -> dict[str, Any] | None:
+        """A copy of `data` if the walk would give it back unchanged and it holds only strings, numbers,
+        booleans and None (most small events, a transcript delta for one): the values checked one by one,
+        the key names as a set against `plain_names`, the copy made by dict. None otherwise (the walk)."""
+        one = self.one_secret
+        if one is None and self.secrets:  # several secrets: left to the walk
+            return None
+        for v in data.values():
+            tv = v.__class__
+            if tv is str:
+                if len(v) > MAX_STRING or (one is not None and one in v):
+                    return None
+            elif tv not in _SCALARS:
+                return None
+        if not data.keys() <= self.plain_names:
+            for k in data:
+                name, kind = self.keys.get(k) or self.key(k)
+                if name != k or kind not in (_NORMAL, _DELTA):  # ("delta" is audio only in audio deltas)
+                    return None
+            if len(self.plain_names) >= _CACHE_MAX:
+                self.plain_names.clear()
+            self.plain_names.update(data)
+        return data.copy()
 
     def audio_delta_data(self, data: dict[Any, Any]) -> dict[str, Any] | None:
         """`data` trimmed without a walk if it is what the session logs of an audio delta (its payload
@@ -534,6 +560,12 @@ class _FastTrimmer:
                 rec["bytes"] = nbytes
                 rec["data"] = trimmed
                 return rec
+        trimmed = None if audio_delta else self.flat(data)
+        if trimmed is not None:  # most small events: nothing to trim
+            if nbytes is not None:
+                rec["bytes"] = nbytes
+            rec["data"] = trimmed
+            return rec
         audio = [0, 0]
         trimmed = self.mapping(data, audio, audio_delta)
         if nbytes is not None:

@@ -444,6 +444,110 @@ def test_audio_delta_hot_path_line(tmp_path: Path) -> None:
                     '"data":{"event_id":"event_1","output_index":0,"content_index":0}}\n')
 
 
+AUDIO_DATA_KEYS = ("event_id", "output_index", "content_index")
+
+
+def wire_delta(event_id: object = "event_1", output_index: object = 0, content_index: object = 0) -> dict:
+    return {"type": "response.output_audio.delta", "event_id": event_id, "response_id": "r", "item_id": "i",
+            "output_index": output_index, "content_index": content_index, "delta": B64}
+
+
+@pytest.mark.parametrize("secrets", [[SECRET], [], [SECRET, "index"]])  # "index": key names redacted
+def test_audio_delta_line_is_the_record_line(tmp_path: Path, secrets: list[str]) -> None:
+    """`record_audio_delta` (the session's hot path) writes what `record` writes with the generic walk,
+    for the usual values and for those it hands over to `record` (fallbacks)."""
+    calls = [  # (event, response_id, item_id, phase)
+        (wire_delta(), "resp_1", "item_1", Kind.PHASE),
+        (wire_delta("event_2"), "resp_1", "item_1", Kind.PHASE),  # the same ids: the cached line
+        (wire_delta("event_3"), "resp_2", "item_2", "ack_speaking"),  # new ids
+        (wire_delta("event_4"), None, None, None),
+        (wire_delta(f"event_{SECRET}"), f"resp_{SECRET}", f"item-{SECRET}", f"phase {SECRET}"),
+        (wire_delta("e" * 501), "resp_2", "item_2", "ack_speaking"),  # cut by the walk
+        (wire_delta(output_index=None), "resp_2", "item_2", "ack_speaking"),
+        (wire_delta(content_index=True), "resp_2", "item_2", "ack_speaking"),
+        (wire_delta(event_id=7), "resp_2", "item_2", "ack_speaking"),
+        ({"type": "response.output_audio.delta"}, "resp_2", "item_2", "ack_speaking"),
+        (wire_delta("event_5"), 5, "item_2", "ack_speaking"),
+        (wire_delta("event_6"), "resp_2", "item_2", "ack_speaking"),
+    ]
+    out = []
+    for fast in (True, False):
+        clock, wall = FakeClock(10.0), FakeClock(1_700_000_000.0)
+        path = tmp_path / f"{'fast' if fast else 'generic'}.jsonl"
+        with EventLog(path, secrets=secrets, clock=clock, wall=wall, fast=fast) as log:
+            recs = []
+            for i, (event, rid, item, phase) in enumerate(calls):
+                clock.t, wall.t = 10.0 + i * 0.0371, 1_700_000_000.0 + i * 0.0371
+                if fast:
+                    recs.append(log.record_audio_delta(event, response_id=rid, item_id=item, phase=phase,
+                                                       nbytes=4800))
+                else:
+                    recs.append(log.record("in", "response.output_audio.delta", response_id=rid, item_id=item,
+                                           phase=phase, nbytes=4800,
+                                           data={k: event.get(k) for k in AUDIO_DATA_KEYS}))
+        out.append((recs, path.read_bytes()))
+    (fast_recs, fast_raw), (generic_recs, generic_raw) = out
+    assert fast_raw == generic_raw
+    assert fast_recs == generic_recs
+    assert [list(r) for r in fast_recs] == [list(r) for r in generic_recs]
+    assert B64[:40].encode() not in fast_raw
+    if secrets:
+        assert SECRET.encode() not in fast_raw
+
+
+@pytest.mark.parametrize("x", [0.0, 1e-7, 5e-7, 1.5e-6, 2.5e-6, 0.1234565, 12.3456785, 86_399.9999995,
+                               -0.0000025, 1_700_000_000.0000005, 1_764_000_000.123456, 2_251_799_813.7, 9e15,
+                               1e300])
+def test_times_are_rounded_to_the_microsecond_as_round(tmp_path: Path, x: float) -> None:
+    """The hot rounding gives round(x * 1e6) / 1e6 exactly (half to even), also past its range."""
+    clock, wall = FakeClock(0.0), FakeClock(0.0)
+    with EventLog(tmp_path / "e.jsonl", clock=clock, wall=wall) as log:
+        clock.t = wall.t = x
+        rec = log.record("local", "x")
+    assert rec["t"] == rec["wall"] == round(x * 1e6) / 1e6
+
+
+def test_times_that_are_not_numbers_are_kept(tmp_path: Path) -> None:
+    clock, wall = FakeClock(0.0), FakeClock(0.0)
+    with EventLog(tmp_path / "e.jsonl", clock=clock, wall=wall) as log:
+        clock.t, wall.t = float("inf"), float("nan")
+        rec = log.record("local", "x")
+    assert rec["t"] == float("inf") and rec["wall"] != rec["wall"]
+
+
+def test_lines_reach_the_file_in_order_at_each_spill_flush_and_close(tmp_path: Path) -> None:
+    """Encoded lines go to the file together, every `SPILL_LINES`, at each flush (the thread's too) and at
+    close; `lines_written` counts those handed to it."""
+    from interview_kit.eventlog import SPILL_LINES
+
+    path = tmp_path / "e.jsonl"
+    log = EventLog(path, flush_interval=3600)
+    for i in range(5):
+        log.record("local", "tick", data={"i": i})
+    assert log.lines_written == 0
+    log.flush()
+    assert log.lines_written == 5 and [r["data"]["i"] for r in lines(path)] == list(range(5))
+    for i in range(5, 5 + SPILL_LINES):
+        log.record("local", "tick", data={"i": i})
+    assert log.lines_written == 5 + SPILL_LINES  # spilled by the record that filled the queue
+    log.record("local", "tick", data={"i": 5 + SPILL_LINES})
+    log._lines.append(b'{"queued":"by another thread as close() runs"}\n')
+    log.close()
+    written = lines(path)
+    assert [r["data"]["i"] for r in written[:-1]] == list(range(6 + SPILL_LINES))
+    assert written[-1] == {"queued": "by another thread as close() runs"}
+    assert log.lines_written == len(written)
+
+
+def test_flat_data_is_copied(tmp_path: Path) -> None:
+    data = {"type": "response.output_audio_transcript.delta", "delta": " hello", "output_index": 0,
+            "ratio": 0.5, "final": False, "none": None}
+    with EventLog(tmp_path / "e.jsonl", secrets=[SECRET]) as log:
+        rec = log.record("in", "response.output_audio_transcript.delta", data=data)
+    assert rec["data"] == data and rec["data"] is not data
+    assert lines(tmp_path / "e.jsonl")[0]["data"] == data
+
+
 # --- a log that cannot be written ---------------------------------------------------------------------
 
 

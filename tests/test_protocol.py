@@ -143,3 +143,37 @@ def test_registry_duplicate_created_keeps_first_binding() -> None:
     again = reg.created({"type": "response.created",
                          "response": {"id": "r1", "metadata": {"purpose": "goodbye"}}})
     assert again.purpose == "ack"
+
+
+# --- the hot path's readers: the same answers as the general ones ----------------------------------------
+
+HOT_EVENTS = [
+    {"type": "response.output_audio.delta", "response_id": "resp_B", "item_id": "item_1", "delta": "AAAA"},
+    {"type": "response.output_audio.delta", "response_id": "", "item_id": None},
+    {"type": "response.output_audio.delta", "response_id": 5, "item_id": ["x"]},
+    {"type": "response.output_audio_transcript.delta", "item_id": "item_2"},
+    {"type": "response.output_audio.delta"},
+    {},
+]
+
+
+@pytest.mark.parametrize("event", HOT_EVENTS)
+def test_stream_ids_are_what_the_general_readers_find(event: dict) -> None:
+    assert p.stream_ids_of(event) == (p.response_id_of(event), p.item_id_of(event))
+    registry = p.ResponseRegistry()
+    registry.current_id = "resp_current"
+    rid, _ = p.stream_ids_of(event)
+    assert (rid or registry.current_id) == registry.resolve(event)  # what _on_audio_delta does
+
+
+@pytest.mark.parametrize("delta", [
+    base64.b64encode(bytes(range(256)) * 19).decode(), "", "AAAA", "AAA=", "AA==", "A", "AAAAA",
+    "!!!not base64", "AAAA\n", " AAAA", "AA AA", "AAAA====", "AAAAéé", "AAAA\x00", 42, None, b"AAAA",
+])
+def test_audio_of_decodes_as_b64decode_with_validate(delta: object) -> None:
+    """a2b_base64 reads the str in place; the answer is b64decode(validate=True)'s (b"" where it raises)."""
+    try:
+        expected = base64.b64decode(delta, validate=True) if isinstance(delta, str) else b""
+    except (ValueError, TypeError):
+        expected = b""
+    assert p.audio_of({"type": "response.output_audio.delta", "delta": delta}) == expected
