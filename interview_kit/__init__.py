@@ -1,9 +1,13 @@
 """interview_kit: spoken interviews over the OpenAI Realtime API, kept healthy and fully recorded.
 
     import asyncio
-    from interview_kit import InterviewSession, SessionConfig, load_scenario
+    from interview_kit import SessionConfig, open_interview
 
-    result = asyncio.run(InterviewSession(SessionConfig(), candidate=load_scenario("default")).run())
+    async def main():  # a whole interview against the built-in emulator, a simulated candidate answering
+        async with open_interview(SessionConfig(), emulator=True, scenario="default", speed=10) as opened:
+            return await opened.session.run()
+
+    result = asyncio.run(main())
 
 The public names below are imported on first use, so that ``interview-kit --help`` and the event
 log's readers do not pay for websockets, openai or numpy. (``interview_kit.replay`` is the replay

@@ -349,15 +349,10 @@ class _FastTrimmer:
         """A top-level string field (ids, phase): redacted, never cut."""
         if not isinstance(value, str):
             raise _Fallback
-        for s in self.secrets:
-            if s in value:
-                value = value.replace(s, REDACTED)
-        return value
+        return _redact_str(value, self.secrets)
 
     def string(self, text: str) -> str:
-        for s in self.secrets:
-            if s in text:
-                text = text.replace(s, REDACTED)
+        text = _redact_str(text, self.secrets)
         return text if len(text) <= MAX_STRING else _cut(text)
 
     def audio_delta(self, event: Mapping[str, Any], response_id: Any, item_id: Any, phase: Any, nbytes: Any,
@@ -376,9 +371,8 @@ class _FastTrimmer:
         if ids != self.audio_ids:
             self.audio_line = self.audio_delta_line(response_id, item_id, phase)
             self.audio_ids = ids
-        for s in self.secrets:
-            if s in event_id:
-                event_id = event_id.replace(s, REDACTED)
+        if self.secrets:
+            event_id = _redact_str(event_id, self.secrets)
         rec = self.audio_line.copy()
         rec["t"] = t
         rec["wall"] = wall
@@ -432,9 +426,8 @@ class _FastTrimmer:
                 or content_index.__class__ is not int or len(event_id) > MAX_STRING
                 or tuple(data) != _AUDIO_DATA_KEYS or not self.plain_audio_keys):
             return None
-        for s in self.secrets:
-            if s in event_id:
-                event_id = event_id.replace(s, REDACTED)
+        if self.secrets:
+            event_id = _redact_str(event_id, self.secrets)
         return {"event_id": event_id, "output_index": output_index, "content_index": content_index}
 
     def mapping(self, obj: dict[Any, Any], audio: list[int], audio_delta: bool) -> dict[str, Any]:
@@ -465,9 +458,7 @@ class _FastTrimmer:
                     if one in v:
                         v = v.replace(one, REDACTED)
                 elif many:
-                    for s in many:
-                        if s in v:
-                            v = v.replace(s, REDACTED)
+                    v = _redact_str(v, many)
                 if len(v) > MAX_STRING:
                     v = _cut(v)
             elif tv in _SCALARS:
@@ -525,17 +516,13 @@ class _FastTrimmer:
             if response_id.__class__ is not str:
                 response_id = self.text(response_id)
             elif secrets:
-                for s in secrets:
-                    if s in response_id:
-                        response_id = response_id.replace(s, REDACTED)
+                response_id = _redact_str(response_id, secrets)
             rec["response_id"] = response_id
         if item_id is not None:
             if item_id.__class__ is not str:
                 item_id = self.text(item_id)
             elif secrets:
-                for s in secrets:
-                    if s in item_id:
-                        item_id = item_id.replace(s, REDACTED)
+                item_id = _redact_str(item_id, secrets)
             rec["item_id"] = item_id
         if phase is not None:
             try:
