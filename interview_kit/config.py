@@ -76,6 +76,15 @@ class SessionConfig:
     ping_timeout: float = 20.0
     close_timeout: float = 2.0
     connect_timeout: float = 10.0
+    send_timeout: float = 10.0  # a frame not sent within this: the connection is dead (closed locally)
+    silence_timeout: float = 30.0  # no server event while a response is expected: the same
+    # reconnect: after an unexpected close, a new connection resumes the interview (never in blocking
+    # mode, which exists to reproduce the original failure)
+    reconnect: bool = True
+    reconnect_attempts: int = 5
+    reconnect_delay: float = 0.5  # before the first attempt; doubled each time, up to the next
+    reconnect_max_delay: float = 8.0
+    expiry_margin: float = 120.0  # move to a new session this long before the server's expires_at
     # assessment
     assessment_mode: str = "overlap"  # overlap | after-ack | blocking (the original bug, to reproduce it)
     prompt: str = "default"
@@ -92,7 +101,7 @@ class SessionConfig:
     session_updated_timeout: float = 5.0  # session.update -> session.updated
     # limits (None: no limit)
     max_questions: int | None = None
-    max_minutes: float | None = None
+    max_minutes: float | None = 45.0  # no interview waits forever; the panel and the log say so
     # audio
     speed: float = 1.0  # audio clock multiplier for virtual output and the simulated candidate
     chunk_ms: int = 40
@@ -101,6 +110,7 @@ class SessionConfig:
     vad_silence_duration_ms: int = 500
     # recording
     out_dir: Path = field(default_factory=lambda: Path("data/sessions"))
+    record_audio: bool = True  # audio/candidate.wav and audio/interviewer.wav (off: no audio kept)
     stall_threshold: float = 0.05
     tick_interval: float = 0.05
 
@@ -202,6 +212,12 @@ class SessionConfig:
         return self.api_key or os.environ.get(self.api_key_env) or None
 
     @property
+    def reconnects(self) -> bool:
+        """Whether a lost connection is resumed: `reconnect`, except in ``blocking`` mode, whose
+        point is to show the original failure (the keepalive timeout ending the interview)."""
+        return self.reconnect and self.assessment_mode != "blocking"
+
+    @property
     def is_hosted(self) -> bool:
         return urlsplit(self.base_url).hostname == "api.openai.com"
 
@@ -240,6 +256,10 @@ def _coerce(name: str, type_: Any, value: Any) -> Any:
         return Path(value)
     if value is None and "None" in type_name:
         return None
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false; got {value!r}")
+        return value
     if type_name.startswith("float") or "float" in type_name:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{name} must be a number; got {value!r}")

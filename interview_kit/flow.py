@@ -117,10 +117,13 @@ class DisableTurnTaking:
 
 @dataclass(frozen=True)
 class RequestResponse:
-    """Ask the server to speak a line. ``text`` None means: the fallback summary."""
+    """Ask the server to speak a line. ``text`` None means: the fallback summary (or, for a
+    ``question``, whatever the interviewer asks next). ``resumes``: the response a lost connection
+    cut off, whose line this asks again (the shell says only what was not heard yet)."""
 
-    purpose: str  # ack | summary | fallback | goodbye
+    purpose: str  # ack | summary | fallback | goodbye | question (after a resume)
     text: str | None
+    resumes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ class AssessmentFlow:
         self._stages = {"ack": _Tracked(), "summary": _Tracked(), "goodbye": _Tracked()}
         self._played_early: list[str] = []  # playback ended for ids not bound yet (bounded)
         self._transcripts_deadline: float | None = None  # set while the report waits for transcripts
+        self._offline_since: float | None = None  # the connection is lost and being reopened
+        self.offline_s = 0.0  # time spent without a connection, over the session
 
     # --- read-only views --------------------------------------------------------------------------
 
@@ -250,6 +255,11 @@ class AssessmentFlow:
         if stage == "summary" and (purpose == "summary") != (self.report_state is ReportState.READY):
             return False  # the summary when the fallback is wanted, or the other way round
         return self.phase is _SENDING[stage] and self._stages[stage].response_id is None
+
+    @property
+    def has_pending_answers(self) -> bool:
+        """Whether an answer the server has is still waiting for its transcript."""
+        return _PENDING in self.answer_items.values()
 
     @property
     def awaiting_transcripts(self) -> bool:
@@ -291,7 +301,7 @@ class AssessmentFlow:
                 actions.append(CancelResponse())
             if playing_purpose in INTERVIEW_PURPOSES:
                 actions.append(InterruptSpeech(f"trigger:{source}"))
-        actions += [DisableTurnTaking(), RequestResponse("ack", self.settings.ack_text)]
+        actions += [DisableTurnTaking(), self._line_request("ack")]
         if self.settings.report_start is ReportStart.AT_TRIGGER:
             actions += self._start_report(now)
         self._enter(now, Phase.TRIGGERED, f"trigger:{source}", self.settings.timeouts.response_created)
@@ -411,8 +421,48 @@ class AssessmentFlow:
         at once from the transcripts it has: no more will come)."""
         if self.finished:
             return self._ignore(now, "connection_lost", f"already {self.phase}")
+        if self._offline_since is not None:  # it was being reopened, in vain
+            self.offline_s += max(0.0, now - self._offline_since)
+            self._offline_since = None
         self._enter(now, Phase.DISCONNECTED, reason, None)
         return [*self.stop_waiting_for_transcripts(now), EndSession("disconnected")]
+
+    def connection_interrupted(self, now: float) -> list[Action]:
+        """The connection dropped and a new one is being opened: nothing the server was doing will
+        finish, and the time offline does not count against the phase's deadline (the report runs
+        on: it does not need the connection)."""
+        if not self.finished and self._offline_since is None:
+            self._offline_since = now
+        return []
+
+    def connection_resumed(self, now: float, *, answer_in_progress: bool) -> list[Action]:
+        """A new connection carries the interview on, told the conversation so far. While
+        interviewing, the interviewer asks the next question (unless the candidate is still
+        answering: the answer's end makes the server respond). In the assessment, the line the server
+        had not finished is asked again and the flow goes on where it was; a line finished by the
+        server plays out from what was received; the report is never restarted."""
+        if self._offline_since is not None:
+            offline = max(0.0, now - self._offline_since)
+            self.offline_s += offline
+            if self._deadline is not None:
+                self._deadline += offline
+            self._offline_since = None
+        # Answers whose transcript had not come are heard again (their audio is sent again) under
+        # new items; the old ones will never settle.
+        self.answer_items = {i: how for i, how in self.answer_items.items() if how != _PENDING}
+        if self.finished:
+            return []
+        if self.phase is Phase.INTERVIEWING:
+            return [] if answer_in_progress else [RequestResponse("question", None)]
+        for stage in ("ack", "summary", "goodbye"):
+            if self.phase is _SENDING[stage] or (self.phase in _SPEAKING[stage]
+                                                 and not self._stages[stage].done):
+                cut = self._stages[stage].response_id
+                self._stages[stage] = _Tracked()
+                self._enter(now, _SENDING[stage], f"{stage} asked again after a reconnect",
+                            self.settings.timeouts.response_created)
+                return [self._line_request(stage, resumes=cut)]
+        return []
 
     def fail(self, now: float, reason: str) -> list[Action]:
         """An error the session cannot go on from."""
@@ -537,17 +587,23 @@ class AssessmentFlow:
             return actions
         return actions + self._send_summary(now, reason)
 
-    def _send_summary(self, now: float, reason: str) -> list[Action]:
+    def _line_request(self, stage: str, *, resumes: str | None = None) -> RequestResponse:
+        """The request for an assessment line: its purpose and its text."""
+        if stage == "ack":
+            return RequestResponse("ack", self.settings.ack_text, resumes)
+        if stage == "goodbye":
+            return RequestResponse("goodbye", self.settings.goodbye_text, resumes)
         if self.report_state is ReportState.READY:
-            request = RequestResponse("summary", self.summary_text)
-        else:
-            request = RequestResponse("fallback", None)
+            return RequestResponse("summary", self.summary_text, resumes)
+        return RequestResponse("fallback", None, resumes)
+
+    def _send_summary(self, now: float, reason: str) -> list[Action]:
         self._enter(now, Phase.SUMMARY_SENDING, reason, self.settings.timeouts.response_created)
-        return [request]
+        return [self._line_request("summary")]
 
     def _send_goodbye(self, now: float, reason: str) -> list[Action]:
         self._enter(now, Phase.GOODBYE_SENDING, reason, self.settings.timeouts.response_created)
-        return [RequestResponse("goodbye", self.settings.goodbye_text)]
+        return [self._line_request("goodbye")]
 
     def _phase_timeout(self, now: float) -> list[Action]:
         phase = self.phase

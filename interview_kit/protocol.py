@@ -190,6 +190,21 @@ def function_call_output(call_id: str, output: str | Mapping[str, Any]) -> dict[
     }
 
 
+def message_item(role: str, text: str) -> dict[str, Any]:
+    """``conversation.item.create`` of a text message: ``user`` (``input_text``) or ``assistant``
+    (``output_text``), the content types the GA schema gives each role. A resumed session is told the
+    interview so far this way: the new server session knows nothing of the old one."""
+    content_type = "input_text" if role == "user" else "output_text"
+    return {"type": "conversation.item.create",
+            "item": {"type": "message", "role": role, "content": [{"type": content_type, "text": text}]}}
+
+
+def function_call_item(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """``conversation.item.create`` of a function call the model made (replayed on a resume)."""
+    return {"type": "conversation.item.create",
+            "item": {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}}
+
+
 def item_truncate(item_id: str, audio_end_ms: int, content_index: int = 0) -> dict[str, Any]:
     """``conversation.item.truncate``: tell the server how much of an assistant item was heard."""
     return {
@@ -345,6 +360,15 @@ class FunctionCall:
     item_id: str | None = None
 
 
+def output_item_ids_of(event: Mapping[str, Any]) -> list[str]:
+    """The ids of a response's output items (``response.output[].id``), where the event has them."""
+    response = event.get("response")
+    output = response.get("output") if isinstance(response, Mapping) else None
+    if not isinstance(output, list):
+        return []
+    return [item["id"] for item in output if isinstance(item, Mapping) and isinstance(item.get("id"), str)]
+
+
 def function_calls_of(event: Mapping[str, Any]) -> list[FunctionCall]:
     """Function calls in ``response.function_call_arguments.done`` or in ``response.done``'s output."""
     kind = event_type(event)
@@ -413,6 +437,12 @@ class ResponseRegistry:
     def pending(self) -> tuple[str, ...]:
         return tuple(self._pending)
 
+    def resumed(self) -> None:
+        """A new connection: nothing requested on the old one will be created, and no response is
+        current (the ids already bound keep their purposes: their audio may still be playing)."""
+        self._pending.clear()
+        self.current_id = None
+
     def requested(self, purpose: str) -> None:
         """A ``response.create`` with this purpose was sent."""
         self._pending.append(purpose)
@@ -444,12 +474,18 @@ class ResponseRegistry:
         self.current_id = rid
         return binding
 
-    def done(self, event: Mapping[str, Any]) -> Binding | None:
+    def done(self, event: Mapping[str, Any], items: Mapping[str, str] | None = None) -> Binding | None:
         """Resolve a ``response.done``: by its id (bound or not: a done without created after an
-        interruption still names its purpose by echo or becomes ``auto``), else the current id."""
-        rid = response_id_of(event) or self.current_id
+        interruption still names its purpose by echo or becomes ``auto``). A done without a usable id
+        (``response`` null, missing, its id not a string) binds only to the response that owns one
+        of its output items (`items`: item id -> response id, as seen in the stream); otherwise to
+        nothing, never to whichever response is current, whose audio may still be arriving."""
+        rid = response_id_of(event)
         if rid is None:
-            return None
+            owners = {items[i] for i in output_item_ids_of(event) if i in (items or {})}
+            if len(owners) != 1:
+                return None
+            rid = owners.pop()
         purpose = self._purposes.get(rid)
         how = "known"
         if purpose is None:

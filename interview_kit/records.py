@@ -60,6 +60,9 @@ class Rec(StrEnum):
     SESSION_ENDED = "session.ended"
     CONNECTION_OPENED = "connection.opened"
     CONNECTION_CLOSED = "connection.closed"
+    CONNECTION_LOST = "connection.lost"  # an unexpected close (or a planned move to a new session)
+    CONNECTION_RECONNECTING = "connection.reconnecting"  # one attempt: {attempt, delay_s}
+    CONNECTION_RESUMED = "connection.resumed"  # {attempt, items_replayed, offline_s, audio_offset_ms}
     STOP_REQUESTED = "stop.requested"
     SESSION_EXPIRES = "session.expires"  # the server said when the session expires
     ERROR = "error"  # dir "local": an error the toolkit hit (dir "in": the server's error event)
@@ -119,6 +122,7 @@ class Outcome(StrEnum):
     """How a session ended (``session.json``'s ``outcome``)."""
 
     COMPLETE = "complete"
+    COMPLETE_DEGRADED = "complete_degraded"  # assessed, but a line was not heard (session.json: not_heard)
     FAILED = "failed"
     DISCONNECTED = "disconnected"
     STOPPED = "stopped"

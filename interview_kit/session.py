@@ -29,7 +29,6 @@ from interview_kit.audio import (
     SilenceInput,
     VirtualOutput,
 )
-from interview_kit.audio.format import BYTES_PER_MS
 from interview_kit.candidate import SimulatedCandidate
 from interview_kit.clock import loop_time
 from interview_kit.config import SessionConfig
@@ -56,6 +55,7 @@ from interview_kit.flow import (
 from interview_kit.folder import REPORT_FILE, SessionFolder
 from interview_kit.monitor import KeepaliveMonitor, LoopLagMonitor
 from interview_kit.records import (
+    INTERVIEW_PURPOSES,
     AssessmentMode,
     Dir,
     Outcome,
@@ -68,8 +68,9 @@ from interview_kit.scenario import Scenario
 from interview_kit.sequencer import ResponseSequencer
 from interview_kit.session_ending import SessionEnding, SessionResult
 from interview_kit.session_events import SessionEvents
+from interview_kit.session_link import SessionLink
 from interview_kit.transcript import Transcript
-from interview_kit.transport import ConnectError, RealtimeTransport, WebsocketTransport
+from interview_kit.transport import RealtimeTransport, WebsocketTransport
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _chunk_ms(config: SessionConfig) -> int:
     return config.chunk_ms * max(1, int(config.speed // 5))
 
 
-class InterviewSession(SessionEvents, SessionEnding):
+class InterviewSession(SessionEvents, SessionLink, SessionEnding):
     """One interview, from connect to a complete session folder.
 
     ``candidate`` given: a simulated candidate answers by voice from the scenario after each question
@@ -153,6 +154,7 @@ class InterviewSession(SessionEvents, SessionEnding):
         self._outcome: Outcome | None = None
         self._stop_pending = False  # stop() before run(): honoured as soon as run() starts
         self._running = False
+        self._init_link()
 
     # --- public surface -------------------------------------------------------------------------------
 
@@ -239,40 +241,23 @@ class InterviewSession(SessionEvents, SessionEnding):
 
     async def _run_connected(self, transport: RealtimeTransport) -> None:
         await self._output.start()  # a missing device is a setup error: raised before connecting
-        try:
-            await transport.connect()
-        except ConnectError as exc:
-            self._record(Dir.LOCAL, Rec.ERROR, data={"message": str(exc), "where": "connect"})
-            log.error("%s", exc)
-            self._apply(self._flow.fail(self._now(), "connect failed"))
-            return
-        conn = self._conn = Connection(transport, on_frame=self._dispatch, on_sent=self._on_sent,
-                                       on_closed=self._on_closed)
-        self._sequencer = ResponseSequencer(
-            conn.send, self._registry, done_timeout=self.config.sequencer_timeout,
-            created_timeout=self.config.response_created_timeout,
-            on_note=lambda kind, data: self._record(Dir.LOCAL, kind, data=data))
-        self._record(Dir.LOCAL, Rec.CONNECTION_OPENED, data={"url": transport.description})
         self._stall_monitor = LoopLagMonitor(self._on_stall, threshold=self.config.stall_threshold,
                                              clock=loop_time)
-        self._keepalive = KeepaliveMonitor(transport.ping, self._on_ping, interval=self.config.ping_interval,
-                                           timeout=self.config.ping_timeout, clock=loop_time)
         self._stall_monitor.start()
-        self._keepalive.start()
-        reader = self._spawn(conn.read(), "receive")
-        for coro, name in ((conn.write(), "write"), (self._pump_input(), "input"), (self._tick(), "tick")):
+        # The interview's settings go first: refused (`_on_error`) or unconfirmed, it does not start.
+        if not await self._open_link(transport):
+            self._apply(self._flow.fail(self._now(), "connect failed"))
+            return
+        if self.config.max_minutes is not None:
+            log.info("interview limit: %g min (max_minutes); the assessment starts then",
+                     self.config.max_minutes)
+        for coro, name in ((self._pump_input(), "input"), (self._tick(), "tick")):
             self._spawn(coro, name)
-        # The interview's settings: refused (`_on_error`) or unconfirmed, the interview does not start.
-        conn.send(proto.session_update(
-            instructions=self.config.instructions, voice=self.config.voice,
-            turn_detection=self._turn_detection(True), tools=[proto.END_INTERVIEW_TOOL],
-            transcription_model=self.config.transcription_model,
-            language=self.config.transcription_language, event_id=proto.SETTINGS_UPDATE_ID))
         self._requests.append(self._spawn(self._start_interview(), "greeting"))
         assert self._ended is not None
         await self._ended.wait()
-        if not reader.done():  # we ended it (complete, stopped, failed): close our side
-            await conn.close(1000, self._outcome or "")
+        if self._conn is not None and self._conn.open:  # we ended it (complete, stopped, failed)
+            await self._conn.close(1000, self._outcome or "")
 
     async def _start_interview(self) -> None:
         await self._wait_session_updated(first=True)
@@ -303,10 +288,7 @@ class InterviewSession(SessionEvents, SessionEnding):
             async for chunk in self._input.chunks():
                 end_ms = self._input.position_ms
                 self._transcript.clock.appended(end_ms, self._now())
-                assert self._conn is not None
-                self._conn.send(proto.input_audio_append(chunk), {
-                    "audio_start_ms": round(end_ms - len(chunk) / BYTES_PER_MS, 3),
-                    "audio_end_ms": round(end_ms, 3)})
+                self._send_audio(chunk, end_ms)
         except AudioDeviceError as exc:  # the microphone failed mid-run: no input will ever come again
             self._error("input", exc)
             self._apply(self._flow.fail(self._now(), f"input device: {exc}"))
@@ -317,6 +299,7 @@ class InterviewSession(SessionEvents, SessionEnding):
         while True:
             await asyncio.sleep(self.config.tick_interval)
             self._apply(self._flow.tick(self._now()))
+            self._check_link()
 
     # --- the flow's actions ---------------------------------------------------------------------------
 
@@ -329,7 +312,7 @@ class InterviewSession(SessionEvents, SessionEnding):
         for action in actions:
             if isinstance(action, InterruptSpeech):
                 self._interrupt(action.why)
-            elif isinstance(action, CancelResponse) and self._conn is not None:
+            elif isinstance(action, CancelResponse) and self._online:
                 self._conn.send(proto.response_cancel())
             elif isinstance(action, SilenceCandidate) and self._candidate is not None:
                 self._candidate.cancel()
@@ -373,9 +356,14 @@ class InterviewSession(SessionEvents, SessionEnding):
     async def _request(self, action: RequestResponse) -> None:
         if self._turn_taking_off is not None:  # shielded: cancelling this request must not cancel it
             await asyncio.shield(self._turn_taking_off)
+        assert self._sequencer is not None
+        if action.purpose in INTERVIEW_PURPOSES:  # after a resume: the interviewer goes on
+            await self._sequencer.request(Purpose.QUESTION, proto.response_create(Purpose.QUESTION),
+                                          still_wanted=lambda: self._flow.wants(Purpose.QUESTION))
+            return
         # The fallback speaks the prompt's language, as a ready report's summary does.
         text = action.text if action.text is not None else fallback_summary(self._prompt.language)
-        assert self._sequencer is not None
+        text = self._resumed_text(action.purpose, text, action.resumes)
         await self._sequencer.request(action.purpose, proto.response_create(  # spoken, never a tool call
             action.purpose, instructions=proto.say_exactly(text), tool_choice="none"),
             still_wanted=lambda: self._flow.wants(action.purpose))

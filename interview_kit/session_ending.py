@@ -36,6 +36,8 @@ class SessionResult:
     report_duration_s: float | None = None
     report_error: str | None = None
     trigger_source: str | None = None
+    reconnects: int = 0  # connections resumed after a loss (or a move ahead of the session's expiry)
+    offline_s: float = 0.0  # time spent without a connection
 
 
 class SessionEnding:
@@ -116,6 +118,7 @@ class SessionEnding:
             "phases": [t.as_dict() for t in self._flow.transitions],
             "longest_stall_ms": self._longest_stall_ms(),
             "expires_at": self._expires_at,
+            "reconnects": self._reconnects, "offline_s": round(self._flow.offline_s, 3),
         }, ended=ended)
 
     def _longest_stall_ms(self) -> float:
@@ -132,5 +135,6 @@ class SessionEnding:
             ping_rtts_ms=[None if r is None else round(r * 1000, 3)
                           for r in (self._keepalive.round_trips if self._keepalive else [])],
             report_duration_s=self._report.duration_s, report_error=report.error if report else None,
-            trigger_source=self._flow.trigger_source,
+            trigger_source=self._flow.trigger_source, reconnects=self._reconnects,
+            offline_s=round(self._flow.offline_s, 3),
         )

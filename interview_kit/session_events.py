@@ -10,16 +10,17 @@ decision (`AssessmentFlow`); the session's other half (`session.py`) carries the
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from interview_kit import protocol as proto
+from interview_kit.clock import loop_time
 from interview_kit.config import WIRE_PARAMS
 from interview_kit.flow import DiscardResponse, Phase
-from interview_kit.records import INTERVIEW_PURPOSES, Dir, Outcome, Rec, TriggerSource
-from interview_kit.transport import CloseInfo
+from interview_kit.records import INTERVIEW_PURPOSES, Dir, Rec, TriggerSource
 
 log = logging.getLogger("interview_kit.session")
 
@@ -31,6 +32,7 @@ class SessionEvents:
 
     def _dispatch(self, frame: str | bytes) -> None:
         """One server frame: log it, bind its ids, hand it to its handler. Never raises."""
+        self._last_frame = loop_time()
         try:
             event = proto.parse_server_event(frame)
         except proto.ProtocolError as exc:
@@ -45,7 +47,10 @@ class SessionEvents:
             if kind == Rec.RESPONSE_CREATED:
                 binding = self._registry.created(event)
             elif kind == Rec.RESPONSE_DONE:
-                binding = self._registry.done(event)
+                binding = self._registry.done(event, {item: r for r, item in self._audio_items.items()})
+                if binding is None:
+                    log.warning("protocol: response.done without a usable response id and no known "
+                                "output item; bound to no response (the current one plays on)")
             if binding is not None:
                 rid: str | None = binding.response_id
             elif kind.startswith("response."):
@@ -92,6 +97,7 @@ class SessionEvents:
         if expires_at is None or expires_at == self._expires_at:
             return
         self._expires_at = expires_at
+        self._note_expiry_at(expires_at)
         left = round(expires_at - time.time(), 3)
         log.info("the server session expires at %d (in %.0f s)", expires_at, left)
         self._record(Dir.LOCAL, Rec.SESSION_EXPIRES, data={"expires_at": expires_at, "expires_in_s": left})
@@ -132,12 +138,14 @@ class SessionEvents:
                 continue
             self._calls_handled.add(call.call_id)
             if call.name == proto.END_INTERVIEW_TOOL["name"]:
-                self._conn.send(proto.function_call_output(call.call_id, {"ok": True, "next": "assessment"}))
-                self._trigger(TriggerSource.TOOL)
+                output = json.dumps({"ok": True, "next": "assessment"})
             else:
                 log.warning("the model called an unknown function %r", call.name)
-                self._conn.send(proto.function_call_output(call.call_id,
-                                                           {"error": f"unknown function {call.name}"}))
+                output = json.dumps({"error": f"unknown function {call.name}"})
+            self._note_call(call.call_id, call.name, call.arguments, output)
+            self._conn.send(proto.function_call_output(call.call_id, output))
+            if call.name == proto.END_INTERVIEW_TOOL["name"]:
+                self._trigger(TriggerSource.TOOL)
 
     def _discard(self, action: DiscardResponse) -> None:
         """A response the flow does not want was created: cancel it; its audio is never played."""
@@ -153,6 +161,7 @@ class SessionEvents:
             self._conn.send(proto.response_cancel(rid))
 
     def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
+        self._awaiting_response = False
         self._on_function_call(event, rid, binding)
         if binding is None:
             return
@@ -167,7 +176,9 @@ class SessionEvents:
 
     def _on_speech_started(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         now = self._now()
-        self._transcript.speech_started(proto.item_id_of(event), event.get("audio_start_ms"), now)
+        self._speech_open = True
+        self._transcript.speech_started(proto.item_id_of(event), self._input_ms(event.get("audio_start_ms")),
+                                        now)
         self._apply(self._flow.answer_pending(now, proto.answer_item_of(event)))
         playing = self._registry.purpose(self._output.playing_response_id)
         self._apply(self._flow.speech_started(now, playing))
@@ -177,13 +188,16 @@ class SessionEvents:
         self._apply(self._flow.answer_pending(self._now(), proto.answer_item_of(event)))
 
     def _on_speech_stopped(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        self._transcript.speech_stopped(proto.item_id_of(event), event.get("audio_end_ms"), self._now())
+        self._speech_open = False
+        self._transcript.speech_stopped(proto.item_id_of(event), self._input_ms(event.get("audio_end_ms")),
+                                        self._now())
 
     def _on_input_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         text, item = event.get("transcript"), proto.item_id_of(event)
         if isinstance(text, str):
             self._transcript.candidate_text(item, text, self._now())
             self._apply(self._flow.answer_heard(self._now(), item))
+            self._answers_settled()
 
     def _on_transcript_failed(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         """An answer the server could not transcribe: it stays in the transcript without text, counts
@@ -192,6 +206,7 @@ class SessionEvents:
         log.warning("the transcription of answer %s failed: %s %s", item, code or "", message)
         self._transcript.candidate_failed(item, self._now())
         self._apply(self._flow.answer_failed(self._now(), item))
+        self._answers_settled()
 
     def _on_error(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         code, message, event_id = proto.error_of(event)
@@ -220,18 +235,10 @@ class SessionEvents:
     # --- local events ---------------------------------------------------------------------------------
 
     def _on_sent(self, event: dict[str, Any], extra: dict[str, Any] | None) -> None:
+        if event["type"] == Rec.RESPONSE_CREATE:
+            self._awaiting_response = True
         self._record(Dir.OUT, event["type"], item_id=event.get("item_id") or None,
                      data=event if extra is None else {**event, **extra})
-
-    def _on_closed(self, info: CloseInfo) -> None:
-        self._record(Dir.LOCAL, Rec.CONNECTION_CLOSED, data={"code": info.code, "reason": info.reason,
-                                                             "by": info.by})
-        if self._sequencer is not None:
-            self._sequencer.close()
-        if not self._flow.finished and self._outcome is None:
-            reason = f"connection closed: {info.code} {info.reason or ''}".strip()
-            self._apply(self._flow.connection_lost(self._now(), reason))
-        self._end(Outcome.DISCONNECTED)
 
     def _on_playback(self, kind: str, rid: str, t: float, info: dict) -> None:
         assert self._folder is not None
@@ -252,10 +259,6 @@ class SessionEvents:
         assert self._folder is not None
         self._record(Dir.LOCAL, Rec.LOOP_STALL, data={"duration_ms": round(duration * 1000, 3),
                                                       "started": round(start - self._folder.log.t0, 6)})
-
-    def _on_ping(self, rtt: float | None) -> None:
-        data = {"timeout": True} if rtt is None else {"rtt_ms": round(rtt * 1000, 3)}
-        self._record(Dir.LOCAL, Rec.PING, data=data)
 
     def _on_flow_record(self, kind: str, record: dict[str, Any]) -> None:
         data = {k: v for k, v in record.items() if k not in ("t", "phase")}

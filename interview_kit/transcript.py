@@ -28,6 +28,7 @@ class Turn:
     purpose: str | None = None
     order: float = 0.0  # when the turn was first seen: sorts turns with no audio
     transcription_failed: bool = False  # a candidate turn the server could not transcribe
+    cut: bool = False  # an interviewer line a lost connection cut off: `text` is what was heard
 
     def as_dict(self) -> dict[str, Any]:
         out = {"role": self.role, "text": None if self.transcription_failed else self.text,
@@ -35,6 +36,8 @@ class Turn:
                "item_id": self.item_id, "purpose": self.purpose}
         if self.transcription_failed:
             out["transcription_failed"] = True
+        if self.cut:
+            out["cut"] = True
         return out
 
 
@@ -110,6 +113,22 @@ class Transcript:
                 turn = Turn("candidate", item_id=item_id, start=t, end=t, order=t)
                 self._candidate[item_id or f"_anon{len(self._candidate)}"] = turn
         return turn
+
+    def cut(self, response_id: str, heard: str) -> None:
+        """A line a lost connection cut off keeps only what was heard (its rest is asked again)."""
+        turn = self._interviewer.get(response_id)
+        if turn is not None:
+            turn.text, turn.cut = heard, True
+
+    def forget_pending_answers(self) -> int:
+        """A new connection hears again the audio of the answers whose transcript had not come: they
+        come back under new items, so the old turns (no text, not failed) go. Returns how many."""
+        pending = [key for key, turn in self._candidate.items()
+                   if not turn.text and not turn.transcription_failed]
+        for key in pending:
+            del self._candidate[key]
+        self._open_candidate = None
+        return len(pending)
 
     def discard(self, response_id: str) -> None:
         """Leave out an interviewer response that is never heard (cancelled at its creation)."""

@@ -80,6 +80,10 @@ class RealtimeTransport(Protocol):
     def close_info(self) -> CloseInfo | None:
         """How the connection ended, once it has."""
 
+    def reopen(self) -> RealtimeTransport:
+        """A fresh, unconnected transport to the same place (a reconnect opens a new connection: a
+        transport is one connection and never connects twice)."""
+
 
 # --- websockets -------------------------------------------------------------------------------------
 
@@ -107,13 +111,34 @@ class WebsocketTransport:
     def close_info(self) -> CloseInfo | None:
         return self._info
 
+    def reopen(self) -> WebsocketTransport:
+        return WebsocketTransport(self.url, headers=self._headers, ping_interval=self._ping_interval,
+                                  ping_timeout=self._ping_timeout, close_timeout=self._close_timeout,
+                                  open_timeout=self._open_timeout)
+
     async def connect(self) -> None:
+        from urllib.parse import unquote, urlsplit, urlunsplit
+
         import websockets  # here, not at import: the in-memory and replay paths never need it
         from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+        from websockets.headers import build_authorization_basic
 
+        # One Authorization header. websockets turns a URL's user:password@ into a Basic header of its
+        # own, next to ours: the URL connected to loses its credentials, the key's Bearer header wins,
+        # and without one the credentials become the Basic header.
+        url, headers = self.url, dict(self._headers)
+        try:
+            parts = urlsplit(url)
+            user, password = parts.username, parts.password
+        except ValueError:  # websockets says what is wrong with it
+            user = password = None
+        if user is not None and password is not None:
+            url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            if not any(name.lower() == "authorization" for name in headers):
+                headers["Authorization"] = build_authorization_basic(unquote(user), unquote(password))
         try:
             self._ws = await websockets.connect(
-                self.url, additional_headers=self._headers, ping_interval=self._ping_interval,
+                url, additional_headers=headers, ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout, close_timeout=self._close_timeout,
                 open_timeout=self._open_timeout, max_size=None,
             )
@@ -196,7 +221,14 @@ class InMemoryPeer:
     Frames are text; `send` accepts a dict (sent as JSON) for convenience. `answer_pings` False makes
     the client's pings go unanswered (a server that stopped reading); set back to True, the pings
     held meanwhile are answered then, as by a server that reads again (the emulator's ``stall``).
+
+    `reading` False is a server that stopped reading its socket altogether: the client's frames pile
+    up in the socket buffers (`SOCKET_BUFFER_BYTES`), then its sends block, and its pings, queued
+    behind them, go unanswered, as over TCP. Set back to True, everything held is delivered.
     """
+
+    #: What the two ends' socket buffers hold before a sender blocks (Linux: a few hundred KB).
+    SOCKET_BUFFER_BYTES = 256 * 1024
 
     def __init__(self, transport: InMemoryTransport) -> None:
         self._transport = transport
@@ -204,6 +236,45 @@ class InMemoryPeer:
         self._answer_pings = True
         self._held_pongs: list[Callable[[], None]] = []  # pongs of the pings made while not answering
         self.connected = asyncio.Event()
+        self._reading = asyncio.Event()
+        self._reading.set()
+        self._unread: list[str] = []  # frames sent while not reading, in order
+        self._unread_bytes = 0
+
+    @property
+    def reading(self) -> bool:
+        return self._reading.is_set()
+
+    @reading.setter
+    def reading(self, value: bool) -> None:
+        if value:
+            held, self._unread, self._unread_bytes = self._unread, [], 0
+            for frame in held:
+                self.inbox.put_nowait(frame)
+            self._reading.set()
+        else:
+            self._reading.clear()
+        self.answer_pings = value
+
+    async def _accept(self, text: str) -> None:
+        """A client frame: delivered, or, while not reading, buffered until the buffers are full and
+        then waited on (the client's send blocks, as a socket's does)."""
+        if self.reading:
+            self.inbox.put_nowait(text)
+            return
+        self._unread.append(text)
+        self._unread_bytes += len(text)
+        while self._unread_bytes > self.SOCKET_BUFFER_BYTES and not self.reading and not self.closed:
+            await self._wait_reading()
+
+    async def _wait_reading(self) -> None:
+        closed = asyncio.ensure_future(self._transport._closed.wait())
+        reading = asyncio.ensure_future(self._reading.wait())
+        try:
+            await asyncio.wait({closed, reading}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            reading.cancel()
 
     @property
     def answer_pings(self) -> bool:
@@ -284,10 +355,16 @@ class InMemoryTransport:
         self._refuse = refuse
         self._server: asyncio.Task[None] | None = None
         self._info: CloseInfo | None = None
+        self._closed = asyncio.Event()
 
     @property
     def close_info(self) -> CloseInfo | None:
         return self._info
+
+    def reopen(self) -> InMemoryTransport:
+        """A new connection to the same server: the same `serve` (an emulator keeps what it keeps
+        across connections, as a server does) on a fresh peer."""
+        return InMemoryTransport(self._serve, refuse=self._refuse)
 
     async def connect(self) -> None:
         if self._refuse is not None:
@@ -309,7 +386,9 @@ class InMemoryTransport:
         if self._info is not None:
             raise TransportClosed(self._info)
         self.sent.append(text)
-        self.peer.inbox.put_nowait(text)
+        await self.peer._accept(text)
+        if self._info is not None:  # it ended while the send was blocked
+            raise TransportClosed(self._info)
 
     async def receive(self) -> str | bytes:
         item = await self.inbox.get()
@@ -344,5 +423,6 @@ class InMemoryTransport:
         if self._info is not None:
             return
         self._info = info
+        self._closed.set()
         self.inbox.put_nowait(_CLOSED)
         self.peer.inbox.put_nowait(_CLOSED)

@@ -127,6 +127,7 @@ async def run_in_memory(
     serve: Serve | None = None,
     candidate: bool = True,
     input: AudioInput | None = None,
+    transport: InMemoryTransport | None = None,
     **overrides: Any,
 ) -> Run:
     """One interview over an ``InMemoryTransport`` whose server is the emulator's conversation of
@@ -136,7 +137,7 @@ async def run_in_memory(
     `input` replaces the candidate's voice (e.g. a `ScriptedVoiceInput` the test speaks into);
     `during(session)` runs before the session starts (to add listeners or schedule a button press);
     `overrides` are config settings."""
-    transport = InMemoryTransport(serve=serve or serve_in_memory(scenario))
+    transport = transport or InMemoryTransport(serve=serve or serve_in_memory(scenario))
     config = SessionConfig(api_key=FAKE_KEY, out_dir=tmp_path, speed=scenario.speed,
                            language=scenario.language).with_overrides({**scenario.client, **overrides})
     session = InterviewSession(config, transport=transport, assessor=assessor or HeuristicAssessor(),

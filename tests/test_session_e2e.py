@@ -85,8 +85,8 @@ async def test_slow_report_blocking_mode_reproduces_the_1011_close(tmp_path: Pat
     assert_folder_complete(run)
 
 
-async def test_drop_during_summary_saves_the_report(tmp_path: Path) -> None:
-    run = await run_interview(fast("drop-during-summary", speed=20), tmp_path)
+async def test_without_reconnect_a_drop_during_summary_still_saves_the_report(tmp_path: Path) -> None:
+    run = await run_interview(fast("drop-during-summary", speed=20), tmp_path, reconnect=False)
     assert run.result.outcome == "disconnected"
     assert run.result.close_code == 1006  # no close frame: the TCP connection just went
     assert "summary_speaking" in run.phases()

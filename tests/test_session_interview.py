@@ -193,7 +193,7 @@ async def test_cancelled_run_still_completes_the_folder(tmp_path: Path) -> None:
 async def test_drop_while_the_report_runs_still_saves_it(tmp_path: Path) -> None:
     scenario = real_time("default", questions=1,
                          faults=(Fault(kind="drop", during="ack", at=0.0, mode="abrupt"),))
-    run = await run_in_memory(scenario, tmp_path, assessor=DelayedAssessor(1.5))
+    run = await run_in_memory(scenario, tmp_path, assessor=DelayedAssessor(1.5), reconnect=False)
     assert run.result.outcome == "disconnected"
     assert run.result.close_code == ABNORMAL_CLOSURE
     assert run.phases()[-1] == "disconnected"

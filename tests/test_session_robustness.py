@@ -97,7 +97,7 @@ async def test_malformed_server_events_are_logged_and_ignored(tmp_path: Path) ->
                 await peer.close(1001, "going away")
                 return
 
-    run = await run_in_memory(real_time("default"), tmp_path, serve=server, candidate=False)
+    run = await run_in_memory(real_time("default"), tmp_path, serve=server, candidate=False, reconnect=False)
     result, session = run.result, run.session
     assert result.outcome == "disconnected"
     assert result.close_code == 1001 and result.close_reason == "going away"

@@ -178,6 +178,8 @@ class Recording:
         unknown = ", ".join(sorted(set(raw) - known))
         notes = [f"settings this version does not know were left out: {unknown}"] if unknown else []
         settings = {k: v for k, v in raw.items() if k in known and k != "out_dir"}
+        # Recorded before sessions reconnected: the replay must not reconnect either.
+        settings.setdefault("reconnect", False)
         try:
             config = SessionConfig().with_overrides(settings)
         except ConfigError as exc:

@@ -75,6 +75,10 @@ class ReplayTransport:
     def close_info(self) -> CloseInfo | None:
         return self._info
 
+    def reopen(self) -> ReplayTransport:
+        """The recording's next connection (a session that reconnected recorded several)."""
+        return ReplayTransport(self.recording.next_connection())
+
     async def connect(self) -> None:
         error = self.recording.connect_error
         if error is not None:
