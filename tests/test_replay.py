@@ -65,10 +65,8 @@ def snapshot(folder: Path) -> dict[str, float]:
 def test_a_sample_replays_as_recorded(scenario, mode, tmp_path):
     folder = sample(scenario, mode)
     before = snapshot(folder)
-    started = time.perf_counter()
-    result = replay(folder, out_dir=tmp_path)
+    result = replay(folder, out_dir=tmp_path)  # on a virtual clock: a 105 s interview in a fraction of it
     assert result.agree, format_result(result, verbose=1)
-    assert time.perf_counter() - started < 3.0  # virtual clock: a 105 s interview in well under 1 s
     assert result.folder is not None and result.folder.parent == tmp_path
     assert snapshot(folder) == before  # the recording is never written to
     recorded, replayed = result.recorded, result.replayed
@@ -339,6 +337,4 @@ def test_the_virtual_clock_jumps_holds_for_threads_and_can_stall():
         seen += [loop.time(), *woke]
         return seen
 
-    started = time.perf_counter()
-    assert run_virtual(main()) == [0.0, 3600.0, 3600.0, 3605.0, 3605.0]
-    assert time.perf_counter() - started < 1.0
+    assert run_virtual(main()) == [0.0, 3600.0, 3600.0, 3605.0, 3605.0]  # (an hour would time out)

@@ -22,8 +22,10 @@ from session_helpers import IN_MEMORY, Run, assert_folder_complete, real_time, r
 
 from interview_kit.assessment import AssessmentPrompt, AssessmentReport, Assessor
 from interview_kit.audio.format import BYTES_PER_MS
+from interview_kit.replay import format_result, replay
 from interview_kit.session import InterviewSession
 from interview_kit.transport import InMemoryPeer, InMemoryTransport, TransportClosed
+from interview_kit.virtual_clock import run_virtual
 
 SCENARIO = real_time("default")
 pytestmark = IN_MEMORY
@@ -142,10 +144,8 @@ def created_items(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return out
 
 
-async def test_a_drop_while_interviewing_resumes_with_the_conversation_so_far(tmp_path: Path) -> None:
-    """The first connection asks a question, hears the answer, then drops (1006). The second is given
-    the settings (turn taking on), the question and the answer as items, then asked for the next
-    question; the interview goes on to `complete` in one folder."""
+def dropping_after_the_first_answer() -> Connections:
+    """Connection 0 asks a question, hears the answer, then drops (1006); later ones go on."""
     server = Connections()
 
     async def on_event(n: int, event: dict[str, Any], conn: Connections) -> bool | None:
@@ -160,6 +160,14 @@ async def test_a_drop_while_interviewing_resumes_with_the_conversation_so_far(tm
         return None
 
     server.on_event = on_event
+    return server
+
+
+async def test_a_drop_while_interviewing_resumes_with_the_conversation_so_far(tmp_path: Path) -> None:
+    """The first connection asks a question, hears the answer, then drops (1006). The second is given
+    the settings (turn taking on), the question and the answer as items, then asked for the next
+    question; the interview goes on to `complete` in one folder."""
+    server = dropping_after_the_first_answer()
     run = await interview(server, tmp_path, during=trigger_after_resume)
     assert run.result.outcome == "complete" and run.result.reconnects == 1
     second = [e for e in server.received[1] if e["type"] != "input_audio_buffer.append"]
@@ -379,3 +387,15 @@ async def test_the_session_moves_to_a_new_connection_ahead_of_its_expiry_between
     assert server.received[0][-1]["type"] != "response.create"  # not mid-turn
     assert run.result.outcome == "complete" and run.result.reconnects == 1
     assert_folder_complete(run)
+
+
+def test_a_session_that_reconnected_replays_as_recorded(tmp_path: Path) -> None:
+    """The replay meets the recorded connections in turn: the same drop, the same resume, the same
+    decisions (`interview-kit replay` on a folder with a reconnect)."""
+    server = dropping_after_the_first_answer()
+    run_ = run_virtual(interview(server, tmp_path / "recorded", during=trigger_after_resume))
+    assert run_.result.reconnects == 1
+    result = replay(run_.folder, out_dir=tmp_path / "replayed")
+    assert result.agree, format_result(result, verbose=1)
+    replayed = json.loads((result.folder / "session.json").read_text())
+    assert replayed["reconnects"] == 1 and replayed["outcome"] == "complete"

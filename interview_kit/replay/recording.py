@@ -1,6 +1,10 @@
 """A recorded session folder, read and checked, and what its replay takes from it: the server's frames
 with the moments they reached the client, how the connection ended, the ping round trips, the user's
 clicks and what the assessor answered. `ReplayError` says in one line why a folder cannot be replayed.
+
+A session that reconnected recorded several connections (each attempt starts at its
+``connection.reconnecting``); `next_connection` is the recording of the next attempt, so a replayed
+session that reconnects where the recorded one did meets the same servers.
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ class Recording:
     report: dict[str, Any] | None
     config: SessionConfig
     notes: list[str] = field(default_factory=list)  # what the replay cannot take as recorded
+    attempt: int = 0  # which connection attempt this is the recording of (0: the first connection)
 
     @classmethod
     def load(cls, folder: Path | str) -> Recording:
@@ -198,10 +203,33 @@ class Recording:
     def _local(self, kind: str) -> list[dict[str, Any]]:
         return [r for r in self.events if r["dir"] == Dir.LOCAL and r["type"] == kind]
 
-    def _first_local(self, kind: str) -> int | None:
-        """The index of the first local record of `kind`."""
-        return next((i for i, r in enumerate(self.events) if r["dir"] == Dir.LOCAL and r["type"] == kind),
-                    None)
+    def _first_local(self, kind: str, *, in_attempt: bool = False) -> int | None:
+        """The index of the first local record of `kind` (in this connection attempt)."""
+        start, end = self._span if in_attempt else (0, len(self.events))
+        return next((i for i in range(start, end)
+                     if self.events[i]["dir"] == Dir.LOCAL and self.events[i]["type"] == kind), None)
+
+    def _span_local(self, kind: str) -> list[dict[str, Any]]:
+        start, end = self._span
+        return [r for r in self.events[start:end] if r["dir"] == Dir.LOCAL and r["type"] == kind]
+
+    @functools.cached_property
+    def _attempt_starts(self) -> list[int]:
+        """Where each connection attempt's records start: the first at 0, each later one at its
+        ``connection.reconnecting``."""
+        return [0, *(i for i, r in enumerate(self.events)
+                     if r["dir"] == Dir.LOCAL and r["type"] == Rec.CONNECTION_RECONNECTING)]
+
+    @functools.cached_property
+    def _span(self) -> tuple[int, int]:
+        starts = [*self._attempt_starts, len(self.events)]
+        if self.attempt >= len(starts) - 1:
+            return len(self.events), len(self.events)
+        return starts[self.attempt], starts[self.attempt + 1]
+
+    def next_connection(self) -> Recording:
+        """The recording of the next connection attempt (one the recording never made cannot connect)."""
+        return dataclasses.replace(self, attempt=self.attempt + 1)
 
     @functools.cached_property
     def _requests_before(self) -> list[int]:
@@ -216,17 +244,19 @@ class Recording:
     @functools.cached_property
     def opened_t(self) -> float:
         """When the connection opened (session time)."""
-        opened = self._local(Rec.CONNECTION_OPENED)
+        opened = self._span_local(Rec.CONNECTION_OPENED)
         return opened[0]["t"] if opened else 0.0
 
     @functools.cached_property
     def connect_error(self) -> str | None:
         """The error of a connection that never opened."""
-        if self._local(Rec.CONNECTION_OPENED):
+        if self._span_local(Rec.CONNECTION_OPENED):
             return None
-        for r in self._local(Rec.ERROR):
+        for r in self._span_local(Rec.ERROR):
             if data_of(r).get("where") == "connect":
                 return str(data_of(r).get("message") or "could not connect")
+        if self.attempt >= len(self._attempt_starts):
+            return "the recording made no further connection"
         return None
 
     @functools.cached_property
@@ -251,12 +281,15 @@ class Recording:
     @functools.cached_property
     def server_items(self) -> list[ServerItem]:
         """Every server frame with the moment it reached the client, in the recorded order."""
-        return [ServerItem(self.arrival(r["t"]), frame_of(r), self._requests_before[i])
-                for i, r in enumerate(self.events) if r["dir"] == Dir.IN]
+        start, end = self._span
+        before = self._requests_before[start] if start < len(self.events) else 0
+        return [ServerItem(self.arrival(self.events[i]["t"]), frame_of(self.events[i]),
+                           self._requests_before[i] - before)
+                for i in range(start, end) if self.events[i]["dir"] == Dir.IN]
 
     @functools.cached_property
     def close(self) -> RecordedClose | None:
-        at = self._first_local(Rec.CONNECTION_CLOSED)
+        at = self._first_local(Rec.CONNECTION_CLOSED, in_attempt=True)
         if at is None:
             return None
         closed = self.events[at]
@@ -264,15 +297,17 @@ class Recording:
         code, reason = data.get("code"), data.get("reason")
         info = CloseInfo(code if isinstance(code, int) else ABNORMAL_CLOSURE,
                          reason if isinstance(reason, str) else None, str(data.get("by") or "unknown"))
-        heard = any(data_of(r).get("to") == "disconnected" for r in self._local(Rec.PHASE))
+        # Heard: the interview ended disconnected, or a server-side close was resumed from.
+        heard = (any(data_of(r).get("to") == "disconnected" for r in self._local(Rec.PHASE))
+                 or (info.by != "client" and bool(self._span_local(Rec.CONNECTION_LOST))))
         t = closed["t"] if info.by == "client" else self.arrival(closed["t"])  # the client's own: no stall
-        return RecordedClose(t, info, heard, self._requests_before[at])
+        return RecordedClose(t, info, heard, self._requests_before[at] - self._requests_before[self._span[0]])
 
     @functools.cached_property
     def pings(self) -> list[float | None]:
         """Recorded keepalive round trips in order, seconds (None: no pong in time)."""
         out: list[float | None] = []
-        for r in self._local(Rec.PING):
+        for r in self._span_local(Rec.PING):
             rtt = number(data_of(r).get("rtt_ms"))
             out.append(None if data_of(r).get("timeout") or rtt is None else rtt / 1000)
         return out
