@@ -159,7 +159,7 @@ class AbandonReport:
 
 @dataclass(frozen=True)
 class EndSession:
-    outcome: str  # complete | failed | disconnected
+    outcome: str  # complete | complete_degraded | failed | disconnected
 
 
 Action = (InterruptSpeech | CancelResponse | SilenceCandidate | DisableTurnTaking | RequestResponse
@@ -236,6 +236,7 @@ class AssessmentFlow:
         self._played_early: list[str] = []  # playback ended for ids not bound yet (bounded)
         self._transcripts_deadline: float | None = None  # set while the report waits for transcripts
         self._offline_since: float | None = None  # the connection is lost and being reopened
+        self.not_heard: list[str] = []  # assessment lines given up on (timed out): ack, summary, goodbye
         self.offline_s = 0.0  # time spent without a connection, over the session
 
     # --- read-only views --------------------------------------------------------------------------
@@ -576,7 +577,7 @@ class AssessmentFlow:
         if stage == "summary":
             return self._send_goodbye(now, f"summary played {rid}")
         self._enter(now, Phase.COMPLETE, f"goodbye played {rid}", None)
-        return [EndSession("complete")]
+        return [EndSession(self.completed_outcome)]
 
     def _after_ack(self, now: float, reason: str) -> list[Action]:
         actions: list[Action] = []
@@ -605,9 +606,18 @@ class AssessmentFlow:
         self._enter(now, Phase.GOODBYE_SENDING, reason, self.settings.timeouts.response_created)
         return [self._line_request("goodbye")]
 
+    @property
+    def completed_outcome(self) -> str:
+        """``complete`` when the candidate heard the assessment (the summary or its fallback, and the
+        goodbye); ``complete_degraded`` when either was given up on (`not_heard` says which)."""
+        return "complete_degraded" if {"summary", "goodbye"} & set(self.not_heard) else "complete"
+
     def _phase_timeout(self, now: float) -> list[Action]:
         phase = self.phase
         waited = now - self._entered_at
+        stage = next((s for s, phases in _SPEAKING.items() if phase is _SENDING[s] or phase in phases), None)
+        if stage is not None:
+            self.not_heard.append(stage)
         if phase is Phase.TRIGGERED:
             self._timeout(now, "ack response.created", waited)
             return self._after_ack(now, "timeout: ack never created")
@@ -623,6 +633,6 @@ class AssessmentFlow:
         if phase in (Phase.GOODBYE_SENDING, Phase.GOODBYE_SPEAKING):
             self._timeout(now, "goodbye played", waited)
             self._enter(now, Phase.COMPLETE, "timeout: goodbye not played", None)
-            return [EndSession("complete")]
+            return [EndSession(self.completed_outcome)]
         self._deadline = None  # interviewing and awaiting_report have no phase deadline
         return []

@@ -17,8 +17,35 @@ from typing import Any
 
 from interview_kit import protocol as proto
 
-# A sentence ends at . ! ? (or their full-width forms) followed by white space or the end.
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]+[\"')\]]*(?:\s+|$)")
+# A sentence ends at . ! ? followed by white space or the end, or at a full-width 。！？ (no space follows).
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?:\s+|$)|[\u3002\uff01\uff1f]+\s*")
+
+
+INAUDIBLE = "[inaudible]"  # an answer the server could not transcribe, as a new session is told it
+
+
+SPEECH_LEVEL = 500  # of 32767: about -36 dBFS, well above a quiet room's noise floor, far below speech
+LEAD_MS = 1000  # audio kept before the first speech sent again: the server VAD's prefix padding needs it
+
+
+def _loud(chunk: bytes) -> bool:
+    import numpy as np
+
+    samples = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype="<i2")
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > SPEECH_LEVEL
+
+
+def speech_to_resend(chunks: Iterable[tuple[bytes, float, float]]) -> list[tuple[bytes, float, float]]:
+    """Of the candidate's audio the old connection may not have fully heard (``(pcm, start_ms,
+    end_ms)`` in order), what a new one must hear: from `LEAD_MS` before the first speech on; nothing
+    when it is all silence (the new connection has no use for it). Speech in it is an answer the
+    server will respond to by itself."""
+    chunks = list(chunks)
+    first = next((i for i, (pcm, _, _) in enumerate(chunks) if _loud(pcm)), None)
+    if first is None:
+        return []
+    start = chunks[first][1] - LEAD_MS
+    return [c for c in chunks[:first] if c[2] > start] + list(chunks[first:])
 
 
 @dataclass(frozen=True)
@@ -84,11 +111,12 @@ def conversation_items(turns: Iterable[Mapping[str, Any]],
     """The ``conversation.item.create`` events that tell a new session the interview so far.
 
     `turns` are ``transcript.json`` turns in order (a line a drop cut off carries what was heard:
-    nothing heard, nothing told); `calls` the function calls, placed by time among them. A candidate
-    turn without text (its transcription failed or has not come) has nothing to tell."""
+    nothing heard, nothing told); `calls` the function calls, placed by time among them. An answer
+    whose transcription failed is told as `INAUDIBLE` (it was an answer: the model, and the emulator's
+    script, count it); one whose transcript has not come is left out (its audio is sent again)."""
     placed: list[tuple[float, int, dict[str, Any]]] = []
     for n, turn in enumerate(turns):
-        text = turn.get("text")
+        text = INAUDIBLE if turn.get("transcription_failed") else turn.get("text")
         if not isinstance(text, str) or not text.strip():
             continue
         role = "user" if turn.get("role") == "candidate" else "assistant"

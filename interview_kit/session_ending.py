@@ -95,7 +95,8 @@ class SessionEnding:
         self._report.fail("the interview ended before the assessment" if self._report.started_at is None
                           else "report generation did not finish")
         complete = self._flow.phase is Phase.COMPLETE
-        self._outcome = self._outcome or (Outcome.COMPLETE if complete else Outcome.FAILED)
+        self._outcome = self._outcome or (Outcome(self._flow.completed_outcome) if complete
+                                          else Outcome.FAILED)
         assert self._folder is not None
         self._write(TRANSCRIPT_FILE, self._transcript.as_dict())
         self._record(Dir.LOCAL, Rec.SESSION_ENDED, data={"outcome": self._outcome})
@@ -119,6 +120,7 @@ class SessionEnding:
             "longest_stall_ms": self._longest_stall_ms(),
             "expires_at": self._expires_at,
             "reconnects": self._reconnects, "offline_s": round(self._flow.offline_s, 3),
+            "not_heard": list(self._flow.not_heard),
         }, ended=ended)
 
     def _longest_stall_ms(self) -> float:

@@ -162,6 +162,7 @@ class SessionEvents:
 
     def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         self._awaiting_response = False
+        self._link_progress = True
         self._on_function_call(event, rid, binding)
         if binding is None:
             return

@@ -38,6 +38,7 @@ from interview_kit.resume import (
     backoff_delays,
     conversation_items,
     heard_fraction,
+    speech_to_resend,
     split_heard,
     worth_resuming,
 )
@@ -47,7 +48,6 @@ from interview_kit.transport import CloseInfo, ConnectError, RealtimeTransport
 log = logging.getLogger("interview_kit.session")
 
 RESEND_MS = 30_000  # at most this much of the candidate's latest audio is sent again on a resume
-STABLE_S = 10.0  # a connection that lasted this long gives the next loss a fresh set of attempts
 KEEPALIVE_TIMEOUT = "keepalive ping timeout"  # the words (and 1011) websockets uses for the same
 
 
@@ -58,7 +58,7 @@ class SessionLink:
         self._link_tasks: list[asyncio.Task[Any]] = []  # this connection's reader and writer
         self._reconnecting: asyncio.Task[None] | None = None
         self._reconnects = 0
-        self._attempts_used = 0  # attempts since the last connection that lasted STABLE_S
+        self._attempts_used = 0  # attempts since the last connection that finished a response
         self._connections = 0
         self._opened_at = 0.0  # session time the current connection opened
         self._last_frame = 0.0  # loop time of the last server frame
@@ -70,6 +70,7 @@ class SessionLink:
         self._calls: list[FunctionCallRecord] = []
         self._expires_loop: float | None = None  # the server's expires_at, on the loop's clock
         self._awaiting_response = False  # a response.create went out and no response.done came since
+        self._link_progress = False  # this connection finished a response (it carried the interview on)
 
     # --- opening --------------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ class SessionLink:
             return False
         self._connections += 1
         self._opened_at, self._last_frame = self._now(), loop_time()
-        self._speech_open = self._awaiting_response = False
+        self._speech_open = self._awaiting_response = self._link_progress = False
         self._registry.resumed()
         conn = self._conn = Connection(transport, on_frame=self._dispatch, on_sent=self._on_sent,
                                        on_closed=lambda info: self._on_closed(info, conn),
@@ -214,7 +215,7 @@ class SessionLink:
         """The connection is gone (or going, `planned`): stop what needs it, cut the line being heard
         if the server had not finished it, and start reconnecting."""
         now = self._now()
-        if now - self._opened_at >= STABLE_S:
+        if self._link_progress:  # it carried the interview on: the next loss gets every attempt
             self._attempts_used = 0
         log.warning("connection %s: %s %s; reconnecting", "moving" if planned else "lost", info.code,
                     info.reason or "")
@@ -277,12 +278,15 @@ class SessionLink:
                     return
                 planned = False
             reason = f"could not reconnect after {c.reconnect_attempts} attempts"
-            log.error("%s; the interview ends", reason)
-            self._apply(self._flow.connection_lost(self._now(), reason))
-            self._end(Outcome.DISCONNECTED)
+        except Exception as exc:  # a bug must end the interview plainly, not leave it half-connected
+            self._error("reconnect", exc)
+            reason = f"reconnecting failed: {type(exc).__name__}"
         finally:
             if self._reconnecting is asyncio.current_task():
                 self._reconnecting = None
+        log.error("%s; the interview ends", reason)
+        self._apply(self._flow.connection_lost(self._now(), reason))
+        self._end(Outcome.DISCONNECTED)
 
     async def _resume(self, attempt: int, lost_at: float) -> bool:
         """Tell the new connection the interview so far and go on; False if it was lost meanwhile."""
@@ -296,8 +300,10 @@ class SessionLink:
         for event in items:
             conn.send(event, {"resume": True})
         self._transcript.forget_pending_answers()
-        answering = self._speech_open or bool(getattr(self._input, "speaking", False))
-        resend = list(self._resend)
+        resend = speech_to_resend(self._resend)
+        # An answer in the audio sent again (cut by the drop, said while offline, or not transcribed
+        # before it): the server responds to it by itself, so no question is asked on top of it.
+        answering = bool(resend) or bool(getattr(self._input, "speaking", False))
         self._audio_offset_ms = resend[0][1] if resend else self._input.position_ms
         for chunk, start_ms, end_ms in resend:
             conn.send(proto.input_audio_append(chunk), {"audio_start_ms": round(start_ms, 3),

@@ -171,9 +171,10 @@ def test_summary_and_goodbye_timeouts() -> None:
     _to_summary_sending(flow)  # entered at 0.4
     assert flow.tick(2.41) == [RequestResponse("goodbye", flow.settings.goodbye_text)]
     assert flow.phase is Phase.GOODBYE_SENDING
-    assert flow.tick(4.42) == [EndSession("complete")]
+    assert flow.tick(4.42) == [EndSession("complete_degraded")]  # the candidate heard neither
     assert flow.phase is Phase.COMPLETE
     assert [t["waiting_for"] for t in flow.timeouts] == ["summary response.created", "goodbye played"]
+    assert flow.not_heard == ["summary", "goodbye"]
 
     flow = make()
     _to_summary_sending(flow)
@@ -181,7 +182,20 @@ def test_summary_and_goodbye_timeouts() -> None:
     assert flow.tick(10.99) == []
     assert flow.tick(11.0) == [RequestResponse("goodbye", flow.settings.goodbye_text)]
     flow.response_created(11.1, "g", "goodbye")
-    assert flow.tick(21.1) == [EndSession("complete")]
+    assert flow.tick(21.1) == [EndSession("complete_degraded")]
+    assert flow.not_heard == ["summary", "goodbye"]
+
+
+def test_complete_needs_the_summary_and_goodbye_heard_not_the_ack() -> None:
+    """An acknowledgement given up on is listed, but the candidate still heard the assessment."""
+    flow = make()
+    flow.trigger(0.0, "button")
+    flow.tick(2.0)  # no ack created in time: on to the report, then the summary
+    assert flow.not_heard == ["ack"]
+    flow.report_ready(2.1, "All good.")
+    speak(flow, 2.2, "s", "summary")
+    assert speak(flow, 2.4, "g", "goodbye") == [EndSession("complete")]
+    assert flow.not_heard == ["ack"]
 
 
 def test_duplicates_and_out_of_order_are_recorded_not_raised() -> None:
