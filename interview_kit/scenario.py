@@ -27,8 +27,16 @@ FaultKind = Literal[
     "chat_429",  # the first `count` chat completions get HTTP 429 with Retry-After: `retry_after`
     "chat_500",  # the first `count` chat completions get HTTP 500
     "chat_malformed",  # the first `count` chat completions return content that is not valid JSON
+    "session_expiry",  # the session expires `at` after the connection opened: session_expired, close 1001
+    "stop_reading",  # from `at` the server reads nothing, answers no ping and sends nothing, for good
+    "silent",  # from `at` the server sends no event ever again (it still reads and answers pings)
 ]
 FAULT_KINDS: frozenset[str] = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
+#: The kinds that fire at a moment (`at`, `during`), at most `count` times; `reconnectable` counts
+#: those times per emulator, across its connections, instead of per connection.
+TIMED_KINDS: tuple[str, ...] = ("drop", "stall", "error_event", "session_expiry", "stop_reading", "silent")
+#: `during = "answer"` times a fault from the speech start of the candidate's answer number `answer`.
+DURING_ANSWER = "answer"
 
 
 class ScenarioError(ValueError):
@@ -38,7 +46,12 @@ class ScenarioError(ValueError):
 @dataclass(frozen=True)
 class Fault:
     """One injected fault. `at` counts seconds from the connection's start, or from the start
-    (``response.created``) of the response whose purpose is `during` when that is set."""
+    (``response.created``) of the response whose purpose is `during` when that is set, or, with
+    ``during = "answer"``, from the speech start of the candidate's answer number `answer` (counted
+    from 1 over the whole conversation, answers replayed on a new connection included).
+
+    `reconnectable` (timed kinds): `count` is counted per emulator across all its connections, so a
+    client that reconnects finds the scenario going on and the fault spent; otherwise per connection."""
 
     kind: FaultKind
     at: float | None = None
@@ -50,6 +63,8 @@ class Fault:
     message: str = "The server had an error while processing your request."
     count: int = 1
     retry_after: float = 1.0
+    reconnectable: bool = False
+    answer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,8 @@ def _describe(hint: Any) -> str:
         return "an integer"
     if hint is str:
         return "a string"
+    if hint is bool:
+        return "true or false"
     if get_origin(hint) is tuple:
         return "an array of integers" if get_args(hint)[0] is int else "an array of strings"
     if get_origin(hint) is Literal:
@@ -182,6 +199,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return isinstance(value, int)
     if hint is str:
         return isinstance(value, str)
+    if hint is bool:
+        return False  # not a bool: checked above
     if get_origin(hint) is tuple:
         item = get_args(hint)[0]
         if item is int:
@@ -210,8 +229,39 @@ def _check(cls: type, values: dict[str, Any], where: str) -> None:
                 raise ScenarioError(f"{where}: {name} must be a positive number, got {value!r}")
             if name in _NOT_NEGATIVE and value < 0:
                 raise ScenarioError(f"{where}: {name} must not be negative, got {value!r}")
-            if name == "count" and value < _MIN_COUNT:
-                raise ScenarioError(f"{where}: count must be at least {_MIN_COUNT}, got {value!r}")
+            if name in ("count", "answer") and value < _MIN_COUNT:
+                raise ScenarioError(f"{where}: {name} must be at least {_MIN_COUNT}, got {value!r}")
+
+
+def _check_fault(values: dict[str, Any], where: str) -> None:
+    """The rules that tie a fault's fields together (which kinds take `during`, `answer`,
+    `reconnectable`), so a fault that could never fire as written fails at load time."""
+    kind, during = values["kind"], values.get("during")
+    timed = kind in TIMED_KINDS
+    if values.get("reconnectable") and not timed:
+        raise ScenarioError(
+            f"{where}: reconnectable applies to the kinds that fire ({', '.join(TIMED_KINDS)}), not {kind!r}"
+        )
+    if kind == "session_expiry":
+        if during is not None:
+            raise ScenarioError(
+                f"{where}: session_expiry counts from the connection's start (session.created announces it "
+                "in expires_at); it takes no during"
+            )
+        if not values.get("at"):
+            raise ScenarioError(
+                f"{where}: session_expiry needs at, the seconds after the connection opened (> 0)"
+            )
+    if during == DURING_ANSWER:
+        if not timed:
+            kinds = ", ".join(TIMED_KINDS)
+            raise ScenarioError(
+                f'{where}: during = "answer" times a fault that fires ({kinds}), not {kind!r}'
+            )
+        if values.get("answer") is None:
+            raise ScenarioError(f'{where}: during = "answer" needs answer, the answer\'s number (from 1)')
+    elif values.get("answer") is not None:
+        raise ScenarioError(f'{where}: answer is only used with during = "answer"')
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -228,6 +278,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         known_kinds = ", ".join(sorted(FAULT_KINDS))
         raise ScenarioError(f"{where}: unknown kind {values.get('kind')!r}; known: {known_kinds}")
     _check(cls, values, where)
+    if cls is Fault:
+        _check_fault(values, where)
     try:
         return cls(**values)
     except TypeError as exc:

@@ -208,3 +208,44 @@ END_TOOL = {
     "description": "End the interview once the candidate has answered the questions.",
     "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]},
 }
+
+
+# ---- resuming on a new connection (what a reconnecting client sends, in the shapes it sends) -----------
+
+
+def user_text(text: str) -> dict[str, Any]:
+    """A candidate answer replayed as a user message."""
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def assistant_text(text: str) -> dict[str, Any]:
+    """An interviewer line replayed as an assistant message (text: assistant audio cannot be created)."""
+    return {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+
+
+def function_call(call_id: str, name: str = "end_interview", arguments: str = "{}") -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}
+
+
+def function_call_output(call_id: str, output: str = '{"ok": true}') -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
+
+
+async def reopen(client: InMemoryTestClient) -> InMemoryTestClient:
+    """A new connection to the same in-memory emulator (``InMemoryTransport.reopen``), as a client that
+    reconnects opens one; ``session.created`` already read."""
+    transport = client.transport.reopen()
+    await transport.connect()
+    fresh = InMemoryTestClient(transport)
+    created = await fresh.recv()
+    assert created["type"] == "session.created", created
+    return fresh
+
+
+async def replay(client: RealtimeTestClient, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create `items` in order, each confirmed by its ``conversation.item.done``; the events seen."""
+    events: list[dict[str, Any]] = []
+    for item in items:
+        await client.send({"type": "conversation.item.create", "item": item})
+        events += await client.recv_until("conversation.item.done")
+    return events

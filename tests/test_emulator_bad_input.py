@@ -4,12 +4,15 @@ Every case runs in memory (``InMemoryTestClient``) on looptime's fast-forwarding
 response that shows the connection still serving costs no wall time. One case per framing kind also
 runs over the websocket (``..._over_the_websocket``), where framing is the socket's business: a bad
 text frame, a binary frame, and a text frame larger than ``MAX_EVENT_BYTES`` that aiohttp must still
-deliver (its frame limit is 4x that) for the conversation to refuse.
+deliver (its frame limit is 2x that) for the conversation to refuse. Floods (JSON nested thousands deep,
+events over the size limit, the same mistake hundreds of times) get errors, never a traceback, and
+leave a line per distinct error in the log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from emulator_helpers import InMemoryTestClient, RealtimeTestClient, fast
@@ -313,3 +316,62 @@ async def test_valid_settings_and_items_are_accepted_and_echo_parseable():
         )
         added = (await c.recv_until("conversation.item.added"))[-1]
         assert added["previous_item_id"] is None  # inserted at the start: nothing precedes it
+
+
+# ---- floods: nested and oversized JSON, and the log they leave ----------------------------------------
+
+# a tool schema 800 levels deep: it parses, then is too deep for the checks that walk it
+_NESTED_TOOL = (
+    '{"type":"session.update","session":{"type":"realtime","tools":[{"type":"function","name":"deep",'
+    + '"parameters":'
+    + '{"type":"object","properties":{"x":' * 400
+    + "{}"
+    + "}}" * 400
+    + "}]}}"
+)
+
+FLOODS = [
+    ("nested arrays", "[" * 2000 + "]" * 2000, "invalid_json"),
+    ("nested objects", '{"a":' * 2000 + "1" + "}" * 2000, "invalid_json"),
+    ("nested tool schema", _NESTED_TOOL, None),  # any error will do: no traceback is the point
+    (
+        "oversized",
+        json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (MAX_EVENT_BYTES + 4)}),
+        "event_too_large",
+    ),
+]
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("text", "code"), [f[1:] for f in FLOODS], ids=[f[0] for f in FLOODS])
+async def test_floods_get_an_error_and_no_traceback(text, code, caplog):
+    caplog.set_level(logging.DEBUG, logger="interview_kit")
+    async with await InMemoryTestClient.open(SCENARIO) as c:
+        await c.send_raw(text)
+        error = (await c.recv_until("error"))[-1]["error"]
+        assert error["code"] == (code or error["code"]) and error["type"] == "invalid_request_error"
+        events = await c.create_response()  # still serving
+        assert events[-1]["response"]["status"] == "completed"
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.looptime
+async def test_each_distinct_error_is_logged_once_per_connection_with_a_count(caplog):
+    caplog.set_level(logging.INFO, logger="interview_kit.emulator.realtime")
+    async with await InMemoryTestClient.open(SCENARIO) as c:
+        for _ in range(200):
+            await c.send_raw("[" * 2000 + "]" * 2000)
+        for _ in range(3):
+            await c.send_raw("{not json")  # the same code: counted with the floods
+        await c.send_raw(json.dumps({"type": "response.cancel"}))  # another error
+        await c.send_raw(_session(audio={"output": {"voice": "sk-secret-1234"}}))  # quoted in the error
+        errors = [e for e in [await c.recv() for _ in range(205)] if e["type"] == "error"]
+        assert len(errors) == 205  # every one was answered
+        assert "sk-secret-1234" in errors[-1]["error"]["message"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "interview_kit.emulator.realtime"]
+    about = [line for line in lines if "error invalid_json" in line]
+    assert len(about) == 2, about  # once when first sent, once with the count at the end
+    assert "was sent 203 times on this connection" in about[1]
+    assert len([line for line in lines if "response_cancel_not_active" in line]) == 1  # sent once: no count
+    assert not [r for r in caplog.records if r.exc_info]
+    assert "sk-secret-1234" not in caplog.text  # the message quotes the value; the log does not

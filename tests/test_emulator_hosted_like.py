@@ -34,7 +34,7 @@ from interview_kit.scenario import ScenarioError, load_scenario
 
 LINE = "one two three four five six seven eight"  # 3.0 s at 160 wpm
 ANSWERS = ["I built a data pipeline for nightly jobs.", "I would learn statistics next."]
-SHIPPED = ["default", "korean", "slow-report", "drop-during-summary", "stalled-server"]
+SHIPPED = ["default", "korean", "slow-report", "drop-during-summary", "stalled-server", "drop-and-resume"]
 
 
 def _scenario(timing: str = "hosted-like", hosted: dict[str, Any] | None = None, **top: Any):

@@ -160,3 +160,19 @@ def test_every_word_is_voiced_at_any_rate(wpm):
         assert np.abs(word).max() > 3000
     with pytest.raises(ValueError, match="words_per_minute"):
         voice.synthesize("one", 0)
+
+
+def test_a_question_cut_after_its_first_sentence_is_not_asked():
+    """A resuming client replays the sentences heard in full: a two-sentence question cut in its
+    second sentence arrives as its first sentence only, a prefix, so it is asked again whole."""
+    question = "Describe a time you disagreed with a colleague. How did you resolve it?"
+    script = InterviewScript(
+        scenario_from({"interviewer": {"greeting": "Hi.", "questions": ["First?", question, "Last?"]}})
+    )
+    script.heard_line("Hi. First?")
+    script.record_answer()
+    script.heard_line("Describe a time you disagreed with a colleague.")
+    assert (script.greeted, script.asked) == (True, {0})
+    assert script.next_line(None, set()).text == question
+    script.heard_line(question)  # replayed again whole: nothing changes twice
+    assert script.next_line(None, set()).text == "Last?"

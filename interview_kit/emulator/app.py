@@ -17,9 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from interview_kit.emulator.chat import ChatEndpoint, error_response
+from interview_kit.emulator.faults import FaultCounts
 from interview_kit.emulator.realtime import (
     DEFAULT_MODEL,
-    MAX_EVENT_BYTES,
+    MAX_FRAME_BYTES,
     RealtimeConversation,
     ScenarioLike,
     as_scenario,
@@ -70,6 +71,7 @@ class Emulator:
         self._api_key = api_key
         self.chat = ChatEndpoint(self.scenario)
         self.connections: set[RealtimeConversation] = set()
+        self.fault_counts = FaultCounts()  # the reconnectable faults, counted across connections
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -200,7 +202,7 @@ class Emulator:
         ws = web.WebSocketResponse(
             autoping=False,
             compress=False,
-            max_msg_size=4 * MAX_EVENT_BYTES,
+            max_msg_size=MAX_FRAME_BYTES,
             timeout=10.0,  # how long a close waits for the client's reply, as servers commonly do
             protocols=("realtime",),
         )
@@ -208,7 +210,10 @@ class Emulator:
             return error_response(400, "Expected a websocket upgrade request.", "invalid_request_error")
         await ws.prepare(request)
         conversation = RealtimeConversation(
-            AiohttpSocket(ws, request), scenario, request.query.get("model") or DEFAULT_MODEL
+            AiohttpSocket(ws, request),
+            scenario,
+            request.query.get("model") or DEFAULT_MODEL,
+            self.fault_counts,
         )
         self.connections.add(conversation)
         try:

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from typing import Protocol
 
+from interview_kit.emulator.faults import FaultCounts
 from interview_kit.emulator.realtime import DEFAULT_MODEL, RealtimeConversation, ScenarioLike, as_scenario
 from interview_kit.emulator.sockets import Frame
 from interview_kit.scenario import Scenario
@@ -32,6 +33,7 @@ class Peer(Protocol):
     """What `PeerSocket` uses of ``interview_kit.transport.InMemoryPeer`` (which satisfies it)."""
 
     answer_pings: bool
+    reading: bool
 
     @property
     def closed(self) -> bool: ...
@@ -108,6 +110,11 @@ class PeerSocket:
     def pause(self, paused: bool) -> None:
         self._peer.answer_pings = not paused
 
+    def stop_reading(self) -> None:
+        """The client's frames pile up in the peer's socket buffers until its sends block; its pings
+        go unanswered (``InMemoryPeer.reading``)."""
+        self._peer.reading = False
+
     def _end(self) -> None:
         """The connection is over: a ping still waiting for its pong never gets one."""
         for task in list(self._pings):
@@ -117,15 +124,20 @@ class PeerSocket:
 
 class InMemoryEmulator:
     """``serve`` for an ``InMemoryTransport``: each connection gets its own `RealtimeConversation`
-    of `scenario` (its own session, script, VAD and faults), as each websocket does."""
+    of `scenario` (its own session, script, VAD and faults), as each websocket does. What a server
+    keeps across connections it keeps too: the `reconnectable` faults' counts (`fault_counts`), so a
+    reopened transport (``InMemoryTransport.reopen``, the same `InMemoryEmulator`) finds them spent."""
 
     def __init__(self, scenario: ScenarioLike = "default", model: str = DEFAULT_MODEL) -> None:
         self.scenario: Scenario = as_scenario(scenario)
         self.model = model
         self.connections: set[RealtimeConversation] = set()  # the conversations being served
+        self.fault_counts = FaultCounts()
+        self.served = 0  # connections served so far
 
     async def __call__(self, peer: Peer) -> None:
-        conversation = RealtimeConversation(PeerSocket(peer), self.scenario, self.model)
+        self.served += 1
+        conversation = RealtimeConversation(PeerSocket(peer), self.scenario, self.model, self.fault_counts)
         self.connections.add(conversation)
         try:
             await conversation.run()

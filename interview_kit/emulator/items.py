@@ -30,6 +30,14 @@ class ConversationItems:
     def get(self, item_id: str) -> dict[str, Any] | None:
         return self._items.get(item_id)
 
+    def has_call(self, call_id: str) -> bool:
+        """Whether a ``function_call`` item with this `call_id` is in the conversation (the hosted
+        service checks this for a ``function_call_output``)."""
+        return any(
+            item.get("type") == "function_call" and item.get("call_id") == call_id
+            for item in self._items.values()
+        )
+
     def append(self, item: dict[str, Any]) -> str | None:
         """Store `item` (it has an ``id``) as the newest; return the id of the item it follows."""
         previous = self._last_id

@@ -35,7 +35,7 @@ from openai.types.realtime import (
 import interview_kit.emulator.events as ev
 from interview_kit.audio.format import BYTES_PER_MS
 from interview_kit.emulator.checks import ClientEventError, check_model, field
-from interview_kit.emulator.faults import ConnectionFaults
+from interview_kit.emulator.faults import ConnectionFaults, FaultCounts
 from interview_kit.emulator.items import ConversationItems
 from interview_kit.emulator.responses import ResponsePlan, ResponseRun, purpose_of
 from interview_kit.emulator.rules import (
@@ -53,7 +53,11 @@ from interview_kit.scenario import Fault, Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT_BYTES = 8 * 1024 * 1024  # larger client events get an error (the frame limit is 4x this)
+# The hosted limit: "up to a maximum of 15 MiB" per event (the SDK's InputAudioBufferAppendEvent
+# docstring). Larger events get `event_too_large`; frames above MAX_FRAME_BYTES are refused by the
+# websocket layer (close 1009), as any server must bound what it buffers.
+MAX_EVENT_BYTES = 15 * 1024 * 1024
+MAX_FRAME_BYTES = 2 * MAX_EVENT_BYTES
 MIN_COMMIT_MS = 100
 CLOSE_REPLY_TIMEOUT = 11.0  # a little over aiohttp's own 10 s wait for the client's close frame
 DEFAULT_MODEL = "gpt-realtime"
@@ -76,6 +80,22 @@ def duration_words(seconds: float) -> str:
     return f"{seconds:g} second{'s' if seconds != 1 else ''}"
 
 
+def _assistant_part(part: dict[str, Any], param: str) -> None:
+    """An assistant message a client creates carries text: the hosted service "cannot populate
+    assistant audio messages" (SDK ``ConversationItemCreateEvent``) and wants ``text`` even on an
+    ``output_audio`` part that has a transcript (openai/openai-agents-js#963)."""
+    if "audio" in part:
+        raise ClientEventError(
+            "Invalid 'audio': assistant audio messages cannot be created; send the text instead.",
+            "invalid_value",
+            f"{param}.audio",
+        )
+    if "text" not in part:
+        raise ClientEventError(
+            f"Missing required parameter: '{param}.text'.", "missing_required_parameter", f"{param}.text"
+        )
+
+
 def as_scenario(scenario: ScenarioLike) -> Scenario:
     """A Scenario from itself, a shipped name or a path."""
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -84,15 +104,26 @@ def as_scenario(scenario: ScenarioLike) -> Scenario:
 class RealtimeConversation:
     """The server side of one realtime connection, over any `ServerSocket`."""
 
-    def __init__(self, socket: ServerSocket, scenario: Scenario, model: str = DEFAULT_MODEL) -> None:
+    def __init__(
+        self,
+        socket: ServerSocket,
+        scenario: Scenario,
+        model: str = DEFAULT_MODEL,
+        shared: FaultCounts | None = None,
+    ) -> None:
+        """`shared` counts the `reconnectable` faults across the connections of one emulator."""
         self.socket = socket
         self.scenario = scenario
         self.loop = asyncio.get_running_loop()
         self.session = default_session(model)
-        if scenario.hosted_like:  # the hosted service's session.created says when it will end
-            self.session["expires_at"] = int(time.time() + scenario.hosted.max_session_s)
         self.script = InterviewScript(scenario)
-        self.faults = ConnectionFaults(scenario)
+        self.faults = ConnectionFaults(scenario, shared)
+        self._expiry = self.faults.expiry()  # a session_expiry fault that may fire on this connection
+        limits = [scenario.hosted.max_session_s] if scenario.hosted_like else []
+        if self._expiry is not None:
+            limits.append((self._expiry.at or 0.0) / scenario.speed)
+        if limits:  # the hosted service's session.created says when it will end
+            self.session["expires_at"] = int(time.time() + min(limits))
         self._conversation_id = ev.new_id("conv")
         self._items = ConversationItems()
         td = self.turn_detection
@@ -107,6 +138,11 @@ class RealtimeConversation:
         self.running = asyncio.Event()  # cleared while a `stall` fault holds the server
         self.running.set()
         self._stalled_seconds = 0.0  # total time stalls have held the server: audio pacing shifts by it
+        self.stopped = False  # a `stop_reading` fault: the server reads, answers and sends nothing, for good
+        self._gone = asyncio.Event()  # set once the connection is over (closed or aborted)
+        self.silent = False  # a `silent` fault: it reads and answers pings but sends no event
+        self._errors: dict[tuple[str | None, str | None], int] = {}  # error events sent, by code and param
+        self._crashes: set[str] = set()  # kinds of handler failures already logged with a traceback
         self.closed = False
         self.started_at = self.loop.time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -170,7 +206,7 @@ class RealtimeConversation:
         During a `stall` nothing goes out: the event waits for the stall to end."""
         if not self.running.is_set():
             await self.running.wait()
-        if self.closed:
+        if self.closed or self.silent:
             return
         try:
             await self.socket.send_text(text)
@@ -186,7 +222,22 @@ class RealtimeConversation:
         event_id: str | None = None,
         type_: str = "invalid_request_error",
     ) -> None:
+        """Send an ``error`` event. Each distinct error (code and param) is logged once per
+        connection, when first sent; `run` logs how often each was sent at the end, so a client
+        that repeats a mistake a thousand times makes two log lines, not a thousand. The message is
+        not logged: it may quote a value the client sent, and a value may be a secret."""
+        key = (code, param)
+        self._errors[key] = self._errors.get(key, 0) + 1
+        if self._errors[key] == 1:
+            where = f" ({param})" if param else ""
+            log.info("error %s%s sent to the client", code, where)
         await self.send(ev.error_event(message, code=code, param=param, event_id=event_id, type_=type_))
+
+    def _log_error_counts(self) -> None:
+        for (code, param), n in self._errors.items():
+            if n > 1:
+                where = f" ({param})" if param else ""
+                log.info("error %s%s was sent %d times on this connection", code, where, n)
 
     async def close(self, code: int, reason: str) -> None:
         """Close with a close frame and wait (bounded by the socket) for the client's reply; `run`
@@ -200,16 +251,22 @@ class RealtimeConversation:
             with contextlib.suppress(Exception):
                 await self.socket.close(code, reason)
         finally:
+            self._gone.set()
             if not self._closing.done():
                 self._closing.set_result(None)
 
     def abort(self) -> None:
         """Drop the connection with no close frame, as a network failure would."""
         self.closed = True
+        self._gone.set()
         self.socket.abort()
 
     async def shutdown(self) -> None:
-        """Server stopping: close with 1001, or drop the connection if the client does not answer."""
+        """Server stopping: close with 1001, or drop the connection if the client does not answer
+        (at once when the server had stopped reading: it could not read the answer)."""
+        if self.stopped:
+            self.abort()
+            return
         try:
             await asyncio.wait_for(self.close(1001, "server shutting down"), 1.0)
         except TimeoutError:
@@ -223,6 +280,8 @@ class RealtimeConversation:
         self.spawn(self._keepalive())
         if self.scenario.hosted_like:
             self.spawn(self._expire(self.scenario.hosted.max_session_s))
+        if self._expiry is not None:
+            self.spawn(self._expire((self._expiry.at or 0.0) / self.speed, self._expiry))
         for fault in self.faults.at_connect():
             self.spawn(self._timed_fault(fault, self.started_at, None))
         self._reader = self.loop.create_task(self._read_loop())
@@ -238,12 +297,20 @@ class RealtimeConversation:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=2.0)
+            self._log_error_counts()
 
     async def _read_loop(self) -> None:
         while not self.closed:
-            if not self.running.is_set():
+            if not self.running.is_set() and not self.stopped:
                 await self.running.wait()
+            if self.stopped:  # it reads nothing any more: only an abort (or a shutdown) ends it
+                await self._gone.wait()
+                break
             frame = await self.socket.receive()
+            if self.stopped:  # a frame that was on its way when the server stopped is never handled
+                if frame.kind == "closed":
+                    break
+                continue
             if not self.running.is_set():  # a stall began while this frame was on its way: hold it
                 await self.running.wait()
             if frame.kind == "text":
@@ -285,12 +352,13 @@ class RealtimeConversation:
                     await self.running.wait()  # our own stall: the pong may be waiting unread
                     deadline = self.loop.time() + timeout
 
-    async def _expire(self, seconds: float) -> None:
-        """The hosted session limit: after `seconds` (real seconds, not divided by speed) an
-        ``error`` with code ``session_expired``, then a close with 1001 and the same message."""
+    async def _expire(self, seconds: float, fault: Fault | None = None) -> None:
+        """The hosted session limit: after `seconds` of loop time an ``error`` with code
+        ``session_expired``, then a close with 1001 and the same message. The `[hosted]`
+        `max_session_s` passes real seconds; a `session_expiry` `fault` its `at` divided by speed."""
         await asyncio.sleep(seconds)
         await self.running.wait()
-        if self.closed:
+        if self.closed or self.stopped or (fault is not None and not self.faults.take(fault)):
             return
         message = f"Your session hit the maximum duration of {duration_words(seconds)}."
         log.info("session expired after %.1f s: closing with 1001", seconds)
@@ -306,11 +374,11 @@ class RealtimeConversation:
         delay = origin + (fault.at or 0.0) / self.speed - self.loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        if self.closed or (run is not None and run.ended):
+        if self.closed or self.stopped or (run is not None and run.ended):
             return
         if not self.faults.take(fault):
             return
-        log.info("fault %s fires", fault.kind)
+        log.info("fault %s fires%s", fault.kind, " (reconnectable)" if fault.reconnectable else "")
         if fault.kind == "drop":
             if fault.mode == "close_1011":
                 await self.close(1011, "internal server error")
@@ -327,6 +395,19 @@ class RealtimeConversation:
                 self.running.set()
         elif fault.kind == "error_event":
             await self.send_error(fault.message, fault.code, type_="server_error")
+        elif fault.kind == "stop_reading":  # for good: everything waits, nothing is read or answered
+            self.stopped = True
+            self.running.clear()
+            self.socket.stop_reading()
+        elif fault.kind == "silent":
+            self.silent = True
+
+    def _answer_started(self) -> None:
+        """The candidate began an answer: start the faults timed from this answer's number (the
+        answers counted so far, spoken or replayed, plus this one)."""
+        now = self.loop.time()
+        for fault in self.faults.at_answer(self.script.answers + 1):
+            self.spawn(self._timed_fault(fault, now, None))
 
     def response_started(self, run: ResponseRun) -> None:
         """Called at each `response.created`: start the faults timed from a response of its purpose."""
@@ -351,6 +432,8 @@ class RealtimeConversation:
                 raise ClientEventError(
                     f"Invalid JSON: {exc.msg} at position {exc.pos}.", "invalid_json"
                 ) from None
+            except RecursionError:  # a flood of nested brackets is bad input, not a server fault
+                raise ClientEventError("Invalid JSON: nested too deeply.", "invalid_json") from None
             if not isinstance(event, dict):
                 raise ClientEventError("Invalid event: expected a JSON object.", "invalid_type")
             if isinstance(event.get("event_id"), str):
@@ -371,8 +454,13 @@ class RealtimeConversation:
             await handler(event)
         except ClientEventError as exc:
             await self.send_error(str(exc), exc.code, exc.param, event_id)
-        except Exception:  # a bug here must not end the interview
-            log.exception("error handling a client event")
+        except RecursionError:  # JSON that parsed but is nested too deeply for the checks that walk it
+            await self.send_error("Invalid JSON: nested too deeply.", "invalid_json", event_id=event_id)
+        except Exception as exc:  # a bug here must not end the interview
+            kind = type(exc).__name__
+            if kind not in self._crashes:  # its traceback once per connection; repeats are counted
+                self._crashes.add(kind)
+                log.exception("error handling a client event")
             await self.send_error(
                 "The server had an error while processing your request.",
                 "server_error",
@@ -417,6 +505,7 @@ class RealtimeConversation:
             self.vad.reset()
 
     async def _speech_started(self, at_ms: int) -> None:
+        self._answer_started()
         self.speech_item_id = ev.new_id("item")
         await self.send(
             ev.event("input_audio_buffer.speech_started", audio_start_ms=at_ms, item_id=self.speech_item_id)
@@ -545,6 +634,8 @@ class RealtimeConversation:
                             "invalid_value",
                             f"item.content[{i}].audio",
                         ) from None
+                if role == "assistant" and isinstance(part, dict):
+                    _assistant_part(part, f"item.content[{i}]")
         elif kind == "function_call_output":
             for name in ("call_id", "output"):
                 field(item, name, (str,), "a string", prefix="item.")
@@ -562,6 +653,12 @@ class RealtimeConversation:
         # the rest (content part types, text types, ...) as the openai package's item model has it
         check_model(ITEM_MODELS[kind, item.get("role")], item, "item")
         check_param(ITEM_PARAM, item, "item")  # the client type: unknown fields, literal values
+        if kind == "function_call_output" and not self._items.has_call(item["call_id"]):
+            raise ClientEventError(  # the hosted message; code and param are the emulator's
+                f"Tool call ID '{item['call_id'][:64]}' not found in conversation.",
+                "invalid_value",
+                "item.call_id",
+            )
         item.setdefault("id", ev.new_id("item"))
         item["object"], item["status"] = "realtime.item", "completed"
         if previous == "root":  # inserted at the start: nothing precedes it
@@ -571,10 +668,15 @@ class RealtimeConversation:
         added = ev.event("conversation.item.added", item=item, previous_item_id=prev)
         check_model(ConversationItemAdded, added, "")
         self._items.append(item)
-        await self.send(added)
-        await self.send(ev.event("conversation.item.done", item=item, previous_item_id=prev))
+        # a resumed interview tells a new connection what was said: the script takes up its place
         if kind == "message" and item.get("role") == "user":
             self.script.record_answer()
+        elif kind == "message" and item.get("role") == "assistant":
+            self.script.heard_line(" ".join(str(part.get("text", "")) for part in item["content"]))
+        elif kind == "function_call":
+            self.script.heard_call(item["name"])
+        await self.send(added)
+        await self.send(ev.event("conversation.item.done", item=item, previous_item_id=prev))
 
     def _item(self, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         item_id = field(event, "item_id", (str,), "a string")

@@ -60,3 +60,9 @@ class ServerSocket(Protocol):
         """The server stops (True) or resumes (False) reading, as during a ``stall`` fault. A socket
         whose transport answers the client's pings by itself holds its pongs meanwhile."""
         ...
+
+    def stop_reading(self) -> None:
+        """The server stops reading the connection for good (a ``stop_reading`` fault): the client's
+        frames pile up in the socket buffers until its sends block, and its pings go unanswered.
+        Only the connection's end (an abort) is still noticed."""
+        ...

@@ -102,3 +102,10 @@ class AiohttpSocket:
 
     def pause(self, paused: bool) -> None:
         """Nothing to do: a paused conversation does not call `receive`, so pings wait unread."""
+
+    def stop_reading(self) -> None:
+        """Stop reading the TCP connection itself, so that the kernel's buffers fill and the client's
+        writes (and its pings, behind them) really block, as with a server that stopped reading."""
+        transport = self._request.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
