@@ -473,9 +473,11 @@ class AssessmentFlow:
         return [*self.stop_waiting_for_transcripts(now), EndSession("failed")]
 
     def tick(self, now: float) -> list[Action]:
-        """Check the timeouts, and the minute limit."""
+        """Check the timeouts, and the minute limit. While the connection is being reopened only the
+        report's budget runs (the report does not need the connection); the phase deadlines wait."""
+        offline = self._offline_since is not None
         minutes = self.settings.max_minutes
-        if minutes is not None and self.phase is Phase.INTERVIEWING and now >= minutes * 60:
+        if minutes is not None and self.phase is Phase.INTERVIEWING and now >= minutes * 60 and not offline:
             return self.trigger(now, TriggerSource.LIMIT)
         actions: list[Action] = []
         report_deadline = self._report_deadline()
@@ -491,7 +493,7 @@ class AssessmentFlow:
         if self._transcripts_deadline is not None and now >= self._transcripts_deadline:
             self._timeout(now, "transcripts", self.settings.timeouts.transcripts)
             actions += self._build_report()
-        if self._deadline is not None and now >= self._deadline and not self.finished:
+        if self._deadline is not None and now >= self._deadline and not self.finished and not offline:
             actions += self._phase_timeout(now)
         return actions
 

@@ -600,3 +600,28 @@ def test_while_interviewing_the_interviewers_turns_are_wanted_and_an_ended_flow_
     flow.fail(2.0, "broken")
     assert flow.response_created(3.0, "w", "auto") == []
     assert flow.response_created(3.1, "a", "ack") == []
+
+
+def test_a_lost_connection_pauses_the_phase_deadlines_and_resumes_the_line_in_flight() -> None:
+    """Offline, the summary's speaking deadline waits (the report's budget does not need the
+    connection); resumed, the unfinished summary is asked again and the deadline counts on."""
+    flow = make()
+    _to_summary_sending(flow)  # entered at 0.4; response_created timeout 2 s
+    flow.response_created(1.0, "s1", "summary")  # speaking: deadline 1.0 + 10 s
+    assert flow.connection_interrupted(2.0) == []
+    assert flow.tick(30.0) == []  # far past the deadline, but offline
+    actions = flow.connection_resumed(31.0, answer_in_progress=False)
+    assert actions == [RequestResponse("summary", flow.summary_text, resumes="s1")]
+    assert flow.phase is Phase.SUMMARY_SENDING and flow.offline_s == 29.0
+    assert flow.wants("summary")  # the old binding is gone: a new response is welcome
+    flow.response_created(31.5, "s2", "summary")
+    assert speak(flow, 31.6, "s2", "summary") == [RequestResponse("goodbye", flow.settings.goodbye_text)]
+
+
+def test_resumed_while_interviewing_asks_the_next_question_unless_an_answer_is_under_way() -> None:
+    flow = make()
+    flow.connection_interrupted(1.0)
+    assert flow.connection_resumed(2.0, answer_in_progress=False) == [RequestResponse("question", None)]
+    flow.connection_interrupted(3.0)
+    assert flow.connection_resumed(4.0, answer_in_progress=True) == []
+    assert flow.offline_s == 2.0
