@@ -1,11 +1,11 @@
 """The session's JSONL event log (``events.jsonl``, see ``docs/session-folder.md``) and atomic JSON files.
 
-Every line is encoded as it happens, handed to the file a few kilobytes at a time, and flushed at least
-every ``flush_interval`` seconds by a daemon thread, so the file stays complete even while the asyncio loop
-is blocked (the very failure the toolkit studies) and on any exit path (``close()`` also runs at interpreter
-exit). Audio payloads never reach the
-file: they are replaced by their decoded size in ``bytes``. Secrets never reach it either: keys named
-like credentials are redacted, and every registered secret value is replaced wherever it appears.
+Every line is encoded as it happens and written (whole lines, one unbuffered write per `SPILL_LINES`) a
+few kilobytes at a time, and at least every ``flush_interval`` seconds by a daemon thread, so the file stays
+complete even while the asyncio loop is blocked (the very failure the toolkit studies) and on any exit path
+(``close()`` also runs at interpreter exit); a full disk never leaves a cut line. Audio payloads never
+reach the file: they are replaced by their decoded size in ``bytes``. Secrets never reach it either: keys
+named like credentials are redacted, and every registered secret value is replaced wherever it appears.
 
 A line is compact UTF-8 JSON (``orjson``, the field order of ``docs/session-folder.md``). The trimmed copy of
 an event is made by `reference_record`, the generic walk and the specification, or, for the plain JSON
@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import dataclasses
 import enum
+import errno
 import functools
 import json
 import logging
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 REDACTED = "[redacted]"
 MAX_STRING = 500  # longer strings in `data` are cut to this many characters, with a marker
 MIN_SECRET_LENGTH = 4  # shorter "secrets" would redact ordinary text; they are ignored with a warning
-SPILL_LINES = 32  # encoded lines handed to the file together (about its 8 KB buffer: as many OS writes)
+SPILL_LINES = 32  # encoded lines written together (about 8 KB: one OS write)
 # Times are rounded to the microsecond as ``round(x * 1e6) / 1e6`` (round half to even), the hot way: for
 # |x * 1e6| < 2**51, adding and taking away 1.5 * 2**52 leaves exactly that integer (float addition rounds
 # half to even), for a tenth of the cost of round(). tests/test_eventlog.py checks they agree.
@@ -98,6 +99,12 @@ def base64_size(text: str) -> int:
     return max(0, n * 3 // 4 - pad)
 
 
+def write_error_message(exc: BaseException, filename: str) -> str:
+    """A failed write in plain words: "No space left on device while writing events.jsonl"."""
+    what = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{what} while writing {filename}"
+
+
 def _clean_secrets(secrets: Iterable[str]) -> list[str]:
     out = []
     for s in secrets:
@@ -116,6 +123,12 @@ def _redact_str(text: str, secrets: list[str]) -> str:
         if s in text:
             text = text.replace(s, REDACTED)
     return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the ``user:password@`` of any URL and without any of `secrets` (a log line, an
+    error message: the one-string form of what `redact` does to a whole record)."""
+    return _redact_str(strip_userinfo(text), _clean_secrets(secrets)) if text else text
 
 
 def _plain(obj: Any) -> Any:
@@ -575,9 +588,12 @@ class EventLog:
     `reference_record`, which also defines what the fast path must produce. ``fast=False`` uses the
     generic walk for every line.
 
-    If writing or flushing fails (a full disk), it is logged once, `error` keeps the exception, the flush
-    thread stops, and `record` goes on returning records (and calling listeners) without raising:
-    the interview must not end because its log cannot be written.
+    If a write fails (a full disk), it is said once, in words ("No space left on device while writing
+    events.jsonl"), to `on_write_error(message)` (called from whichever thread wrote: the flush thread,
+    or the one recording) or else to the log; `error` keeps the exception, the flush thread stops,
+    nothing more is written until `close` tries the last lines once, and `record` goes on returning
+    records (and calling listeners) without raising. The file only ever holds whole lines: a write cut
+    short by the full disk is cut back to its last whole line. `lines_lost` counts the lines not written.
     """
 
     def __init__(
@@ -589,6 +605,7 @@ class EventLog:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         fast: bool = True,
+        on_write_error: Callable[[str], None] | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be positive, got {flush_interval!r}")
@@ -602,12 +619,17 @@ class EventLog:
         self._secrets = _clean_secrets(secrets)
         self._trimmer = _FastTrimmer(self._secrets)
         self._lock = threading.RLock()
-        self._file = self.path.open("ab")
-        self._dirty = False
+        # Unbuffered: `_lines` is the buffer, and each write is whole lines (see `_append`).
+        self._file = self.path.open("ab", buffering=0)
+        self._size = os.fstat(self._file.fileno()).st_size  # bytes of whole lines in the file
+        self._closing = False
+        self._told = False
+        self.on_write_error = on_write_error
+        self.lines_lost = 0  # lines that could not be written (a full disk)
         self._lines: deque[bytes] = deque()  # encoded, not yet handed to the file (see `_write`)
         self._closed = False
         self.lines_written = 0
-        self.error: BaseException | None = None  # the first write/flush failure, logged once
+        self.error: BaseException | None = None  # the first write failure, said once
         self.listeners: list[Listener] = []
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name=f"eventlog-flush:{self.path.name}",
@@ -719,9 +741,9 @@ class EventLog:
 
     def _write(self, rec: dict[str, Any]) -> None:
         """Encode `rec`'s line and queue it; every `SPILL_LINES` lines (and at each flush and at close) the
-        queue goes to the file in one write: one lock and one buffered write per 32 lines instead of per
-        line (this runs for every event). The lines reach the OS as before: when 8 KB have gathered, and at
-        least every `flush_interval` from the flush thread. `encode_line` is inlined, its ``default=str``
+        queue goes to the file in one write: one lock and one OS write per 32 lines instead of per line
+        (this runs for every event), and at least every `flush_interval` from the flush thread.
+        `encode_line` is inlined, its ``default=str``
         kept for the rare record that needs it."""
         try:
             line = orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE)
@@ -736,48 +758,83 @@ class EventLog:
 
     def _spill(self) -> None:
         """Hand the queued lines to the file, in order, in one write (after `close`: appended one open at a
-        time). Lines queued meanwhile by another thread are taken now or by the next spill."""
+        time). Lines queued meanwhile by another thread are taken now or by the next spill. After a write
+        error nothing more is written until `close` tries the last lines once (see `_append`)."""
+        failure = None
         with self._lock:
             lines = self._lines
+            if self.error is not None and not self._closing:
+                while len(lines) > SPILL_LINES:  # only the last lines are kept, for close's last try
+                    lines.popleft()
+                    self.lines_lost += 1
+                return
             out = [lines.popleft() for _ in range(len(lines))]
             if not out:
                 return
             if self._closed:
-                self._append_after_close(b"".join(out), len(out))
-                return
-            try:
-                self._file.write(b"".join(out))
-            except OSError as exc:  # a full disk: logged once, the lines are lost, the interview goes on
-                self._failed("write", exc)
+                failure = self._append_after_close(b"".join(out), len(out))
             else:
-                self._dirty = True
-                self.lines_written += len(out)
+                failure = self._append(self._file, b"".join(out), len(out))
+        if failure is not None:
+            self._failed(failure)
+
+    def _append(self, file: Any, data: bytes, n: int) -> OSError | None:
+        """Write `n` whole lines to `file` (unbuffered, opened for appending) at `_size`; return the error,
+        if any. A write that fails half-way (a full disk takes what fits, then refuses) is cut back to the
+        last whole line, so the file never ends in a cut line; the lines that did not fit are counted in
+        `lines_lost`."""
+        done = 0
+        try:
+            while done < len(data):
+                wrote = file.write(memoryview(data)[done:] if done else data)
+                if not wrote:  # nothing taken and no error: treat as full (never loop forever)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += wrote
+        except OSError as exc:
+            kept = data.rfind(b"\n", 0, done) + 1
+            if kept < done:
+                try:
+                    file.truncate(self._size + kept)
+                except OSError as cut:
+                    log.debug("could not cut back a partial line in %s: %s", self.path, cut)
+                    kept = done
+            whole = data.count(b"\n", 0, kept)
+            self._size += kept
+            self.lines_written += whole
+            self.lines_lost += n - whole
+            return exc
+        self._size += done
+        self.lines_written += n
+        return None
 
     def flush(self) -> None:
-        """Push buffered lines to the operating system (they survive the process from then on)."""
+        """Push queued lines to the operating system (they survive the process from then on)."""
+        self._spill()
+
+    def stop_writing(self, error: BaseException) -> None:
+        """Write nothing more until `close` (which tries the last lines once): the disk is full, found by a
+        write elsewhere in the folder. What space is left belongs to the folder's small files."""
         with self._lock:
-            self._spill()
-            if not self._closed and self._dirty:
-                self._file.flush()
-                self._dirty = False
+            self._told = True  # the folder says it
+            if self.error is None:
+                self.error = error
 
     def close(self) -> None:
-        """Flush, fsync and close the file; stop the flush thread. Safe to call more than once."""
+        """Write the queued lines, fsync and close the file; stop the flush thread. Safe to call more
+        than once. After a write error, the last lines queued are tried once more (space may have been
+        freed for the folder's final files): whole lines only."""
         with self._lock:
             if self._closed:
                 return
+            self._closing = True
             self._spill()
             self._closed = True
             self._stop.set()
-            try:
-                self._file.flush()
-                with contextlib.suppress(OSError):
-                    os.fsync(self._file.fileno())
-            except OSError as exc:
-                self._failed("close", exc)
-            finally:
-                with contextlib.suppress(OSError):  # closing flushes again: it fails the same way
-                    self._file.close()
+            with contextlib.suppress(OSError):
+                os.fsync(self._file.fileno())
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._closing = False
             self._spill()  # a line queued by another thread while this one closed the file
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=2.0)
@@ -785,32 +842,44 @@ class EventLog:
             atexit.unregister(self.close)
 
     # -- internals --------------------------------------------------------------------------------
-    def _append_after_close(self, data: bytes, n: int = 1) -> None:
-        """`n` lines after `close()` (a report finishing late): one open per record."""
+    def _append_after_close(self, data: bytes, n: int = 1) -> OSError | None:
+        """`n` lines after `close()` (a report finishing late): one open per record; none after an error."""
+        if self.error is not None:
+            self.lines_lost += n
+            return None
         try:
-            with self.path.open("ab") as f:
-                f.write(data)
+            with self.path.open("ab", buffering=0) as f:
+                self._size = os.fstat(f.fileno()).st_size
+                return self._append(f, data, n)
         except OSError as exc:
-            self._failed("write", exc)
-            return
-        self.lines_written += n
+            self.lines_lost += n
+            return exc
 
-    def _failed(self, what: str, exc: BaseException) -> None:
-        """Keep the first failure and log it, once: a full disk stays full, and a log line per event (or
-        per second) would bury everything else."""
+    def _failed(self, exc: BaseException) -> None:
+        """Keep the first failure and say it once (to `on_write_error`, or the log): a full disk stays
+        full, and a line per event (or per second) would bury everything else. Called without the lock,
+        so that the callback may do anything."""
         with self._lock:
-            if self.error is not None:
+            if self._told:
                 return
-            self.error = exc
-        log.error("event log %s failed, further failures are not logged: %s: %s: %s",
-                  what, self.path, exc.__class__.__name__, exc)
+            self._told = True
+            if self.error is None:
+                self.error = exc
+        message = write_error_message(exc, self.path.name)
+        if self.on_write_error is None:
+            log.error("%s; later events are not saved", message)
+            return
+        try:
+            self.on_write_error(message)
+        except Exception as hook_error:
+            log.error("%s (on_write_error raised %s: %s)", message, type(hook_error).__name__, hook_error)
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval):
+        while not self._stop.wait(self.flush_interval) and self.error is None:
             try:
                 self.flush()
-            except Exception as exc:  # a full disk: say so once and stop; close() tries a last time
-                self._failed("flush", exc)
+            except Exception as exc:  # whatever it is: say so once and stop; close() tries a last time
+                self._failed(exc)
                 return
 
     def _notify(self, rec: dict[str, Any]) -> None:

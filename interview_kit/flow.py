@@ -237,6 +237,7 @@ class AssessmentFlow:
         self._transcripts_deadline: float | None = None  # set while the report waits for transcripts
         self._offline_since: float | None = None  # the connection is lost and being reopened
         self.not_heard: list[str] = []  # assessment lines given up on (timed out): ack, summary, goodbye
+        self._failing: str | None = None  # an error ends the interview once the goodbye is said
         self.offline_s = 0.0  # time spent without a connection, over the session
 
     # --- read-only views --------------------------------------------------------------------------
@@ -465,6 +466,26 @@ class AssessmentFlow:
                 return [self._line_request(stage, resumes=cut)]
         return []
 
+    def fail_after_goodbye(self, now: float, reason: str, *, active_purpose: str | None = None,
+                           playing_purpose: str | None = None) -> list[Action]:
+        """An error the interview cannot go on from while the connection still works (the session
+        folder cannot be written): the interviewer stops and says goodbye, then the flow ends
+        ``failed``. Already saying goodbye, it just ends failed after it."""
+        if self.finished:
+            return self._ignore(now, "fail_after_goodbye", f"already {self.phase}")
+        first = self._failing is None
+        self._failing = self._failing or reason
+        if not first or self.phase in (Phase.GOODBYE_SENDING, Phase.GOODBYE_SPEAKING):
+            return []
+        actions: list[Action] = [SilenceCandidate()]
+        if active_purpose is not None:
+            actions.append(CancelResponse())
+        if playing_purpose is not None:
+            actions.append(InterruptSpeech(f"ending: {reason}"))
+        if self.phase is Phase.INTERVIEWING:
+            actions.append(DisableTurnTaking())
+        return actions + self._send_goodbye(now, f"ending: {reason}")
+
     def fail(self, now: float, reason: str) -> list[Action]:
         """An error the session cannot go on from."""
         if self.finished:
@@ -578,8 +599,7 @@ class AssessmentFlow:
             return self._after_ack(now, f"ack played {rid}")
         if stage == "summary":
             return self._send_goodbye(now, f"summary played {rid}")
-        self._enter(now, Phase.COMPLETE, f"goodbye played {rid}", None)
-        return [EndSession(self.completed_outcome)]
+        return self._after_goodbye(now, f"goodbye played {rid}")
 
     def _after_ack(self, now: float, reason: str) -> list[Action]:
         actions: list[Action] = []
@@ -608,6 +628,12 @@ class AssessmentFlow:
         self._enter(now, Phase.GOODBYE_SENDING, reason, self.settings.timeouts.response_created)
         return [self._line_request("goodbye")]
 
+    def _after_goodbye(self, now: float, reason: str) -> list[Action]:
+        if self._failing is not None:
+            return self.fail(now, self._failing)
+        self._enter(now, Phase.COMPLETE, reason, None)
+        return [EndSession(self.completed_outcome)]
+
     @property
     def completed_outcome(self) -> str:
         """``complete`` when the candidate heard the assessment (the summary or its fallback, and the
@@ -634,7 +660,6 @@ class AssessmentFlow:
             return self._send_goodbye(now, "timeout: summary not played")
         if phase in (Phase.GOODBYE_SENDING, Phase.GOODBYE_SPEAKING):
             self._timeout(now, "goodbye played", waited)
-            self._enter(now, Phase.COMPLETE, "timeout: goodbye not played", None)
-            return [EndSession(self.completed_outcome)]
+            return self._after_goodbye(now, "timeout: goodbye not played")
         self._deadline = None  # interviewing and awaiting_report have no phase deadline
         return []

@@ -45,12 +45,13 @@ OPENAI_MAX_RETRIES = 3  # the default assessor's retries; each attempt gets repo
 
 def default_assessor(config: SessionConfig) -> Assessor:
     """The assessor the config names. Each model attempt gets an equal share of the report budget,
-    so that the retries fit inside it."""
+    so that the retries fit inside it, and a ``Retry-After`` beyond the budget fails at once, named."""
     if config.assessor == "heuristic":
         return HeuristicAssessor()
     attempts = OPENAI_MAX_RETRIES + 1
     return OpenAIAssessor(config.assessment_model, base_url=config.base_url, api_key=config.resolve_api_key(),
-                          timeout=config.report_timeout / attempts, max_retries=OPENAI_MAX_RETRIES)
+                          timeout=config.report_timeout / attempts, max_retries=OPENAI_MAX_RETRIES,
+                          budget=config.report_timeout)
 
 
 def in_daemon_thread(fn: Callable[[], Any], *, name: str) -> asyncio.Future[Any]:
@@ -172,7 +173,7 @@ class ReportRunner:
                 error = exc
             else:
                 self.report = self._with_answers(report)
-                self._save(report)
+                self._save_safely(report)
                 self._note(Rec.REPORT_READY, {"duration_s": self.duration_s})
                 self._on_ready(summary)
                 return
@@ -187,9 +188,17 @@ class ReportRunner:
             return
         self.report = self._with_answers(
             AssessmentReport.failed(self.prompt.name, self.assessor.model, error, self._elapsed()))
-        self._save(self.report)
+        self._save_safely(self.report)
         if self.started_at is not None:
             self._note(Rec.REPORT_FAILED, {"duration_s": self.report.duration_s, "error": error})
+
+    def _save_safely(self, report: AssessmentReport) -> None:
+        """Save `report`; a save that fails (a full disk) is logged, once per report, and the interview
+        goes on: the candidate still hears the summary, the session still ends in order."""
+        try:
+            self._save(report)
+        except Exception as exc:
+            log.error("could not save the report: %s: %s", type(exc).__name__, exc)
 
     def _with_answers(self, report: AssessmentReport) -> AssessmentReport:
         """`report` with the answers it was built from (none recorded if it was never built)."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +56,40 @@ def _print_progress(record: Mapping[str, Any]) -> None:
     elif record.get("type") == Rec.TRIGGER:
         source = record.get("data", {}).get("source")
         print(f"{record['t']:8.2f}s  assessment triggered by {source}", flush=True)
+
+
+@contextlib.contextmanager
+def on_interrupt(task: asyncio.Task[Any] | None) -> Iterator[None]:
+    """Ctrl-C, while the interview is opened and run, cancels `task` from the loop: the session ends
+    (outcome ``stopped``) and writes its folder. A second Ctrl-C during that wind-down cancels it again:
+    the session stops waiting (report, close handshake) and still writes every file. Handled on the
+    loop, never raised between two lines of code, so that no file is ever left half-written (asyncio's
+    own handling raises `KeyboardInterrupt` wherever the second Ctrl-C lands). Without loop signal
+    handlers (Windows), asyncio's own handling stays."""
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def pressed() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            print("interrupted: ending the interview and saving its folder (Ctrl-C again: stop waiting)",
+                  file=sys.stderr, flush=True)
+        elif presses == 2:
+            print("interrupted again: not waiting any more; the folder is still written", file=sys.stderr,
+                  flush=True)
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, pressed)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not Unix
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def freeze_startup_heap() -> None:
@@ -102,6 +138,13 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=None, help="assessment prompt name or file (default: default)")
     parser.add_argument("--speed", type=float, default=None,
                         help="audio clock multiplier (default: the scenario's; 1 is real time)")
+    parser.add_argument("--base-url", default=None,
+                        help="talk to this server (e.g. `interview-kit emulator --scenario S` run "
+                             "elsewhere) instead of starting the built-in emulator; the candidate answers "
+                             "from --scenario")
+    parser.add_argument("--api-key-env", default=None,
+                        help="with --base-url: environment variable holding its API key "
+                             "(default: OPENAI_API_KEY)")
 
 
 def demo_main(args: argparse.Namespace) -> int:
@@ -113,10 +156,16 @@ def demo_main(args: argparse.Namespace) -> int:
         print(f"scenario {scenario.name} (speed {scenario.speed:g}), "
               f"assessment mode {config.assessment_mode}", flush=True)
 
-    # the assessor is the session's default: OpenAIAssessor on the emulator's chat endpoint
-    settings = _chosen(out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt)
+    # the assessor is the session's default: OpenAIAssessor on the emulator's (or the server's) chat endpoint
+    settings = _chosen(out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt,
+                       base_url=args.base_url, api_key_env=args.api_key_env)
+    built_in = args.base_url is None
+    if built_in and args.api_key_env is not None:
+        print("error: --api-key-env goes with --base-url (the built-in emulator needs no key)",
+              file=sys.stderr)
+        return 2
     return _run_and_report(
-        lambda: launch.open_interview(SessionConfig(), emulator=True, candidate=CandidateSource.SIMULATED,
+        lambda: launch.open_interview(SessionConfig(), emulator=built_in, candidate=CandidateSource.SIMULATED,
                                       scenario=args.scenario, speed=args.speed, speakers=args.speakers,
                                       settings=settings),
         opened=opened, no_audio_hint=_DEMO_NO_AUDIO_HINT)
@@ -167,12 +216,13 @@ def _run_and_report(open_interview: Callable[[], AbstractAsyncContextManager[Ope
     running: list[InterviewSession] = []
 
     async def open_and_run() -> SessionResult:
-        async with open_interview() as interview:
-            running.append(interview.session)
-            opened(interview)
-            interview.session.add_listener(_print_progress)
-            freeze_startup_heap()
-            return await interview.session.run()
+        with on_interrupt(asyncio.current_task()):
+            async with open_interview() as interview:
+                running.append(interview.session)
+                opened(interview)
+                interview.session.add_listener(_print_progress)
+                freeze_startup_heap()
+                return await interview.session.run()
 
     try:
         result = asyncio.run(open_and_run())
@@ -183,9 +233,9 @@ def _run_and_report(open_interview: Callable[[], AbstractAsyncContextManager[Ope
     except AudioDeviceError as exc:  # a device that passed the check but would not open
         print(f"error: {audio_problem(exc)}; {no_audio_hint}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         if running and running[0].folder is not None:
-            print(running[0].folder)
+            print(running[0].folder, flush=True)
         return 130
     finally:
         gc.unfreeze()

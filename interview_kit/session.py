@@ -29,6 +29,7 @@ from interview_kit.audio import (
     SilenceInput,
     VirtualOutput,
 )
+from interview_kit.audio.recorder import SessionRecorder
 from interview_kit.candidate import SimulatedCandidate
 from interview_kit.clock import loop_time
 from interview_kit.config import SessionConfig
@@ -144,6 +145,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         self._expires_at: int | None = None  # session.expires_at, as the server last said
         self._folder: SessionFolder | None = None
         self._conn: Connection | None = None
+        self._recorder: SessionRecorder | None = None  # both sides' audio in the folder (record_audio)
         self._sequencer: ResponseSequencer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ended: asyncio.Event | None = None
@@ -225,9 +227,15 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         self._ended, self._session_updated = asyncio.Event(), asyncio.Event()
         key = self.config.resolve_api_key()
         self._folder = SessionFolder(self.config.out_dir, secrets=[
-            s for s in (key, self.config.api_key, *url_secrets(self.config.base_url)) if s])
+            s for s in (key, self.config.api_key, *url_secrets(self.config.base_url)) if s],
+            on_write_error=self._on_write_error)
         for cb in self._listeners:
             self._folder.log.add_listener(cb)
+        if self.config.record_audio:  # on the log's clock: sample / (24 kHz x speed) = t
+            self._recorder = SessionRecorder(
+                self._folder.path, t0=self._folder.log.t0, speed=self.config.speed,
+                on_error=self._recording_stopped)
+            self._recorder.attach(self._input, self._output)
         if self._transport is None:
             c = self.config
             self._transport = WebsocketTransport(
@@ -399,6 +407,14 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         if self._folder is not None:
             self._folder.log.record(dir, type, response_id=response_id, item_id=item_id,
                                     phase=phase or self._flow.phase, data=data, t=t)
+
+    def _recording_stopped(self, exc: BaseException) -> None:
+        """The audio recording stopped (a disk error, too little room left; said on the loop): the
+        interview goes on without it; the event log says why, the log at -v (a full disk says so
+        itself, once)."""
+        log.info("audio recording stopped: %s", exc)
+        self._record(Dir.LOCAL, Rec.ERROR, data={"message": f"{type(exc).__name__}: {exc}",
+                                                 "where": "recording"})
 
     def _error(self, where: str, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"

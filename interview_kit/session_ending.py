@@ -89,9 +89,14 @@ class SessionEnding:
                     await monitor.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._output.close(), 2.0)
+        if self._recorder is not None:  # after the output: what it cut on closing is cut in the file
+            with contextlib.suppress(Exception):
+                await self._recorder.aclose()
 
     def _write_final(self) -> None:
         """The files every run leaves, whatever happened before (synchronous: nothing can cancel it)."""
+        if self._recorder is not None:  # closed already, unless the wind-down was cut short
+            self._recorder.close()
         self._report.fail("the interview ended before the assessment" if self._report.started_at is None
                           else "report generation did not finish")
         complete = self._flow.phase is Phase.COMPLETE
@@ -102,6 +107,26 @@ class SessionEnding:
         self._record(Dir.LOCAL, Rec.SESSION_ENDED, data={"outcome": self._outcome})
         self._write_session_json(ended=True)
         self._folder.close()
+
+    def _on_write_error(self, message: str) -> None:
+        """The folder could not be written (a full disk; the folder has said so once), from any
+        thread, even from inside a `record()` on the loop: the interview ends on the loop's next turn,
+        not in the middle of that write."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over anyway
+                self._loop.call_soon_threadsafe(self._folder_failed, message)
+
+    def _folder_failed(self, message: str) -> None:
+        """Nothing more can be kept: the interviewer says goodbye (when the connection still works)
+        and the interview ends ``failed``."""
+        self._record(Dir.LOCAL, Rec.ERROR, data={"message": message, "where": "folder"})
+        if not self._online:
+            self._apply(self._flow.fail(self._now(), message))
+            return
+        active = self._sequencer.active_id if self._sequencer is not None else None
+        self._apply(self._flow.fail_after_goodbye(
+            self._now(), message, active_purpose=self._registry.purpose(active),
+            playing_purpose=self._registry.purpose(self._output.playing_response_id)))
 
     def _write_session_json(self, *, ended: bool = False) -> None:
         assert self._folder is not None
@@ -121,6 +146,7 @@ class SessionEnding:
             "expires_at": self._expires_at,
             "reconnects": self._reconnects, "offline_s": round(self._flow.offline_s, 3),
             "not_heard": list(self._flow.not_heard),
+            "write_error": self._folder.write_error, "events_lost": self._folder.log.lines_lost,
         }, ended=ended)
 
     def _longest_stall_ms(self) -> float:

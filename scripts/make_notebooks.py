@@ -4,7 +4,10 @@ The .ipynb files are generated so that what is committed is only source: run thi
 here, never save a notebook with outputs over the committed one. Usage:
 
     .venv/bin/python scripts/make_notebooks.py           # (re)write notebooks/*.ipynb
-    .venv/bin/python scripts/make_notebooks.py --check   # exit 1 if a committed notebook differs
+    .venv/bin/python scripts/make_notebooks.py --check   # exit 1 if a notebook's sources differ
+
+`--check` compares cell sources only: a notebook run and saved with its outputs (JupyterLab autosaves)
+still passes; `nbstripout` (see .pre-commit-config.yaml and .gitattributes) keeps those outputs out of git.
 """
 
 from __future__ import annotations
@@ -101,26 +104,31 @@ event-loop stalls and keepalive pings, and the close if there was one."""),
 %matplotlib inline
 from IPython.display import display
 
-from interview_kit.analysis import assessment_gaps, load_session, plot_timeline, voice_to_voice
+from interview_kit.analysis import (
+    assessment_gaps, load_session, plot_timeline, report_table, styled, voice_to_voice,
+)
 
 session = load_session(result.folder)
 display(plot_timeline(session))"""),
     ("md", """\
 The phases, each with how long it lasted and why it ended. In the default (`overlap`) mode the report
-is generated while the acknowledgement is spoken, so `awaiting_report` is short or absent."""),
+is generated while the acknowledgement is spoken, so `awaiting_report` is short or absent. (The
+tables show seconds to the millisecond; the frames behind them keep every digit.)"""),
     ("code", """\
-session.phases"""),
+styled(session.phases[["phase", "start", "end", "duration", "exit_reason"]])"""),
     ("md", """\
 The voice-to-voice gap of each turn: from the candidate's last speech to the interviewer's first
 played sample, split into the voice detector's silence window, the server and the client."""),
     ("code", """\
 parts = ["response_id", "vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"]
-voice_to_voice(session)[parts]"""),
+styled(voice_to_voice(session)[parts])"""),
     ("code", """\
-assessment_gaps(session)[["trigger_source", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
-                          "summary_to_goodbye_s"]]"""),
+styled(assessment_gaps(session)[["trigger_source", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
+                                 "summary_to_goodbye_s"]])"""),
+    ("md", """\
+The assessment report, as the assessor returned it (`session.report` holds the same as a dict)."""),
     ("code", """\
-session.report"""),
+styled(report_table(session.report))"""),
 ]
 
 TIMING_ANALYSIS = [
@@ -134,35 +142,58 @@ voice-to-voice gap), how long the assessment's silences last in each assessment 
 By default it loads whatever is in `data/sessions/`: the samples recorded with the emulator by
 `scripts/make_samples.py` (each assessment mode and the fault scenarios), plus the runs you made
 yourself, since the panel, `interview-kit demo` and `interview-kit run` write there too (git tracks
-only the samples). Point `SESSIONS` at other folders, or a list of them, to analyse those alone."""),
+only the samples). Point `SESSIONS` at other folders, or a list of them, to analyse those alone.
+
+Only **usable** sessions are analysed: recorded in real time (speed 1: a `--speed 10` demo shrinks
+every latency tenfold), assessed (the run reached the assessment), finished, and not a start-up
+failure. The loader says below how many it left out and why; `INCLUDE_UNUSABLE = True` keeps them
+(the figures then split groups by speed and target rather than pool them)."""),
     ("params", """\
 # Settings a run may change (the `parameters` cell).
-SESSIONS = "../data/sessions/*"  # a folder glob, a folder, or a list of folders"""),
+SESSIONS = "../data/sessions/*"  # a folder glob, a folder, or a list of folders
+INCLUDE_UNUSABLE = False         # True: also sped-up, unfinished, failed-start, never-assessed runs"""),
     ("code", """\
 %matplotlib inline
 import pandas as pd
 from IPython.display import display
 
 from interview_kit.analysis import (
-    assessment_gaps, load_sessions, plot_assessment_gaps, plot_latency, plot_timeline, timeouts,
+    assessment_gaps, load_sessions, plot_assessment_gaps, plot_latency, plot_timeline, styled, timeouts,
     voice_to_voice,
 )
 
-pd.set_option("display.width", 160)
-sessions = load_sessions(SESSIONS)
-if len(sessions) == 0:
-    raise RuntimeError(f"no session folders in {SESSIONS!r}: run scripts/make_samples.py or a demo first")
+sessions = load_sessions(SESSIONS, include_unusable=INCLUDE_UNUSABLE)
 for problem in sessions.errors:
-    print("skipped:", problem)
-sessions.sessions[["session", "scenario", "assessment_mode", "outcome", "close_code", "close_reason"]]"""),
+    print("skipped (cannot be read):", problem)
+print(sessions.left_out)  # how many sessions were left out, and why
+for name, why in sorted(sessions.left_out.reasons.items()):
+    print(f"  left out {name}: {why}")
+if len(sessions) == 0:
+    raise RuntimeError(f"no usable session in {SESSIONS!r}: run scripts/make_samples.py or a demo first")
+styled(sessions.sessions[["session", "scenario", "mode", "speed", "target", "outcome", "close_code",
+                          "close_reason"]])"""),
     ("md", """\
 ## One row per session
 
-The headline figures: outcome, the median and worst voice-to-voice gap, the assessment's silences,
-the longest event-loop stall and how the connection ended."""),
+The headline figures: outcome, the median voice-to-voice gap with its bootstrap 95 % interval (over
+the session's turns; none from a single turn), the worst gap, the assessment's silences, the longest
+event-loop stall, reconnects, and how the connection ended."""),
     ("code", """\
-sessions.summary()[["session", "scenario", "assessment_mode", "outcome", "gap_median_s", "gap_max_s",
-                    "trigger_to_ack_s", "ack_to_summary_s", "report_s", "longest_stall_s", "close_code"]]"""),
+summary = sessions.summary()
+styled(summary[["session", "scenario", "assessment_mode", "outcome", "gap_median_s", "gap_ci_low_s",
+                "gap_ci_high_s", "gap_max_s", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
+                "longest_stall_s", "reconnects", "close_code"]])"""),
+    ("md", """\
+## Medians with confidence intervals
+
+Every gap and phase duration per scenario and mode: its median and a 95 % interval from a percentile
+bootstrap (numpy, fixed seed, so the same data give the same interval). Per-turn latencies pool the
+group's turns (`unit` turn), the assessment's gaps and the phases take one value per session (`unit`
+session): with one session in a group there is no interval, only the value."""),
+    ("code", """\
+medians = sessions.medians(by=["scenario", "mode"])
+styled(medians[medians["metric"].isin(["gap_s", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
+                                       "summary_to_goodbye_s"])])"""),
     ("md", """\
 ## Voice-to-voice gaps
 
@@ -174,24 +205,28 @@ interviewer's first played sample. Its parts: the voice detector's silence windo
 it is the first setting to tune."""),
     ("code", """\
 gaps = voice_to_voice(sessions)
-gaps[["vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"]].describe().round(3)"""),
+styled(gaps[["vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"]].describe()
+       .drop(index="count").reset_index(names="statistic"))"""),
     ("code", """\
 display(plot_latency(sessions, by="scenario"))"""),
     ("md", """\
-## Assessment gaps per mode
+## Assessment gaps per mode, within each scenario
 
 The end of the interview: trigger -> acknowledgement audio; acknowledgement end -> summary audio (the
 silence the candidate sits through while the report is written); report generation time; summary ->
 goodbye. In `overlap` mode the report starts at the trigger and is written while the acknowledgement
 plays, so the gap after the acknowledgement is short; in `after-ack` mode (the original order) the
-whole report time becomes silence; in `blocking` mode the report runs on the event loop."""),
+whole report time becomes silence; in `blocking` mode the report runs on the event loop.
+
+Modes are compared only within a scenario (one panel each): the `slow-report` scenario's five-second
+report would otherwise make whichever mode it was run in look slow."""),
     ("code", """\
 gaps_by_mode = assessment_gaps(sessions).merge(
-    sessions.sessions[["session", "scenario", "assessment_mode"]].astype(str), on="session")
-gaps_by_mode[["session", "scenario", "assessment_mode", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
-              "summary_to_goodbye_s"]].round(3)"""),
+    sessions.sessions[["session", "scenario", "mode"]].astype(str), on="session")
+styled(gaps_by_mode[["session", "scenario", "mode", "trigger_to_ack_s", "ack_to_summary_s", "report_s",
+                     "summary_to_goodbye_s"]].sort_values(["scenario", "mode"]))"""),
     ("code", """\
-display(plot_assessment_gaps(sessions, by="assessment_mode"))"""),
+display(plot_assessment_gaps(sessions, by="mode"))"""),
     ("md", """\
 ## The timeout story
 
@@ -203,14 +238,16 @@ The data tell it in three parts: a **stall** of the loop as long as the report (
 **pongs that stop**: no keepalive round trip completes while the loop is blocked (the client's pinging
 runs on that loop too, so none is even logged as timed out), and the last answered ping precedes the
 close by about the stall's length (`pong_to_close_s`); and the **close** (code, reason, and how long
-after the stall it came). Below, every session's keepalive
-record, then the timeline of a session that ended with 1011 next to one of the same scenario that did
-not (the same slow report, with the loop kept free)."""),
+after the stall it came). Below, every session's keepalive record, then the timeline of a session
+that ended with 1011 next to one of the **same scenario and speed** that did not (the same slow
+report, with the loop kept free)."""),
     ("code", """\
 story = timeouts(sessions).merge(
-    sessions.sessions[["session", "scenario", "assessment_mode"]].astype(str), on="session")
-story[["session", "scenario", "assessment_mode", "stalls", "longest_stall_s", "longest_stall_phase", "pings",
-       "ping_timeouts", "close_code", "close_reason", "stall_to_close_s", "pong_to_close_s"]].round(3)"""),
+    sessions.sessions[["session", "scenario", "mode", "speed"]].astype({"scenario": str, "mode": str}),
+    on="session")
+styled(story[["session", "scenario", "mode", "speed", "stalls", "longest_stall_s", "longest_stall_phase",
+              "pings", "ping_timeouts", "close_code", "close_reason", "stall_to_close_s",
+              "pong_to_close_s"]])"""),
     ("code", """\
 def seconds(value: float) -> str:
     return "none" if pd.isna(value) else f"{value:.2f} s"
@@ -224,17 +261,21 @@ if killed.empty:
           "  interview-kit demo --scenario slow-report --assessment-mode blocking")
 else:
     bad = killed.iloc[0]
-    print(f"{bad['session']} ({bad['scenario']}, {bad['assessment_mode']} mode):\\n"
+    print(f"{bad['session']} ({bad['scenario']}, {bad['mode']} mode, speed {bad['speed']:g}x):\\n"
           f"  the loop stalled for {seconds(bad['longest_stall_s'])} in {bad['longest_stall_phase']};\\n"
           f"  the last keepalive round trip before the close: {seconds(bad['pong_to_close_s'])} earlier "
           f"(none completes while the loop is blocked);\\n"
           f"  closed by {bad['close_by'] or 'the other side'} with {bad['close_code']} "
           f"{bad['close_reason']!r}, {seconds(bad['stall_to_close_s'])} after the stall ended")
     display(plot_timeline(sessions[bad["session"]]))
-    fine = story[(story["scenario"] == bad["scenario"]) & (story["close_code"] == 1000)]
-    if not fine.empty:
+    # the comparison: the same scenario at the same speed, so both timelines share one time scale
+    fine = story[(story["scenario"] == bad["scenario"]) & (story["speed"] == bad["speed"])
+                 & (story["close_code"] == 1000)]
+    if fine.empty:
+        print(f"No run of {bad['scenario']} at speed {bad['speed']:g}x completed here to compare with.")
+    else:
         good = fine.iloc[0]
-        print(f"{good['session']} ({good['scenario']}, {good['assessment_mode']} mode):\\n"
+        print(f"{good['session']} ({good['scenario']}, {good['mode']} mode, speed {good['speed']:g}x):\\n"
               f"  longest stall over the threshold: {seconds(good['longest_stall_s'])}; "
               f"{good['pings']} pings, {good['ping_timeouts']} without a pong; "
               f"close code {good['close_code']}")
@@ -247,8 +288,42 @@ other side: no round trip completes during the stall, so the last one before the
 stall's length earlier. With the report off the loop, the same slow report leaves no stall of note,
 every ping is answered, and the interview completes."""),
     ("code", """\
-pings = sessions.pings.merge(sessions.sessions[["session", "assessment_mode"]].astype(str), on="session")
-pings.groupby("assessment_mode")[["rtt_s"]].describe().round(4)"""),
+pings = sessions.pings.merge(sessions.sessions[["session", "mode"]].astype(str), on="session")
+rtt = pings.assign(rtt_ms=pings["rtt_s"] * 1000).groupby("mode")["rtt_ms"].describe()
+styled(rtt.rename(columns=lambda c: c if c == "count" else f"{c}_ms").reset_index())"""),
+    ("md", """\
+## Reconnects
+
+A session whose connection dropped and was resumed (issue 10's reconnect) has one row per connection
+here, with the offline gap before each; the timeline shades those gaps."""),
+    ("code", """\
+resumed = summary[summary["reconnects"] > 0]
+if resumed.empty:
+    print("None of these sessions reconnected. Record one that does with:\\n"
+          "  interview-kit demo --scenario drop-and-resume")
+else:
+    display(styled(sessions.connections[sessions.connections["session"].isin(resumed["session"])]))
+    display(plot_timeline(sessions[resumed["session"].iloc[0]]))"""),
+    ("md", """\
+## The gaps as heard
+
+Every figure above comes from event timestamps. A session that recorded its audio (`audio/` in its
+folder) is also measured from the signal: `gap_audio_s` is the silence between one speaker's last
+sound and the other's first, beside the event-derived `gap_s`. The Bland-Altman figure shows how far
+the two agree ([docs/audio-gaps.md](../docs/audio-gaps.md)); turns where they differ by more than 50 ms
+are listed."""),
+    ("code", """\
+turns = sessions.turns
+if "gap_audio_s" not in turns or not (turns["gap_audio_s"].notna() & turns["gap_s"].notna()).any():
+    print("None of these sessions has gaps measured from recorded audio (older runs did not record it).")
+else:
+    from interview_kit.analysis.audio_gaps import disagreements, plot_bland_altman
+
+    display(plot_bland_altman(turns))
+    off = disagreements(turns)
+    print(f"{len(off)} turn(s) where the audio and the event log disagree by more than 50 ms")
+    if len(off):
+        display(styled(off[["session", "turn", "gap_s", "gap_audio_s", "gap_diff_s"]]))"""),
 ]
 
 COMPARE_PROMPTS = [
@@ -257,13 +332,17 @@ COMPARE_PROMPTS = [
 
 The assessment report comes from a language model and a prompt (`data/prompts/*.toml`: a system
 prompt, the rubric's criteria, a summary style). This notebook scores the same interview transcripts
-with each prompt variant and compares them: the scores they give, whether they rank candidates
-alike (agreement), how much a prompt's scores move between repeats, and how long each call takes.
+with each prompt variant and compares them: the scores they give, how far they agree with each other
+and with themselves on a repeat (Krippendorff's alpha and the intraclass correlation, with confidence
+intervals), and how long each call takes.
 
-Offline, the calls go through the built-in emulator's stand-in chat model, with the real `openai`
-client: the code path is the hosted one, the scores are deterministic stand-ins (so agreement is
-trivially high). For real scores, set `BASE_URL = "https://api.openai.com/v1"` in the next cell, with
-`OPENAI_API_KEY` set in the environment that started Jupyter."""),
+Offline, the calls go through the built-in emulator's **stand-in** chat model, with the real `openai`
+client: the code path is the hosted one, but the scores are not a language model's judgement. The
+stand-in computes them from the transcript's words and the prompt, deterministically: a repeat gives
+the same scores, and prompts agree only as far as their criteria read the same features. Every table,
+figure and CSV of such a run names the stand-in model. For real scores, set
+`BASE_URL = "https://api.openai.com/v1"` in the next cell, with `OPENAI_API_KEY` set in the
+environment that started Jupyter."""),
     ("params", """\
 # Settings a run may change (the `parameters` cell).
 TRANSCRIPTS = "../data/transcripts"  # a folder of transcripts (transcript.json or JSON lists of turns)
@@ -280,12 +359,12 @@ import pandas as pd
 from IPython.display import display
 
 from interview_kit.analysis import (
-    compare_prompts_async, load_transcripts, plot_prompt_scores, prompt_agreement, repeat_spread,
+    agreement, compare_prompts_async, load_transcripts, plot_prompt_scores, prompt_agreement, repeat_spread,
+    stand_in_note, styled,
 )
 from interview_kit.analysis.prompts import offline_assessor, prompt_table
 from interview_kit.assessment import OpenAIAssessor
 
-pd.set_option("display.width", 160)
 transcripts = load_transcripts(TRANSCRIPTS)
 print(f"{len(transcripts)} transcripts:", ", ".join(transcripts))"""),
     ("md", """\
@@ -304,7 +383,9 @@ else:  # the key comes from OPENAI_API_KEY
 with assessor_in_use as assessor:
     results = await compare_prompts_async(transcripts, PROMPTS, assessor=assessor, repeats=REPEATS,
                                           concurrency=CONCURRENCY)
-results.head(10)"""),
+NOTE = stand_in_note(results)  # "" when a real model scored
+print(NOTE or f"scored by {', '.join(results['model'].dropna().unique())}")
+styled(results.head(10), caption=NOTE or None)"""),
     ("md", """\
 ## Scores
 
@@ -313,28 +394,52 @@ each prompt; lines that do not cross mean the prompts rank the candidates alike.
     ("code", """\
 display(plot_prompt_scores(results))"""),
     ("code", """\
-prompt_table(results)"""),
+styled(prompt_table(results), caption=NOTE or None)"""),
     ("md", """\
 ## Agreement and spread
 
-Agreement: the rank correlation between two prompts' scores over the transcripts, per criterion (1:
-the same order; 0: unrelated). Spread: how much one prompt's score for one transcript moves between
-repeats (0 for a deterministic model)."""),
+**Between prompts**: do two prompts put the transcripts in the same order? Spearman's rho per pair
+and criterion (1: the same order; 0: unrelated; with a handful of transcripts one swapped pair moves
+it a lot). **Agreement** treats each prompt (or each repeat of one prompt) as a rater: Krippendorff's
+alpha (ordinal scores; its interval from a bootstrap over transcripts) and ICC(2,1) (absolute
+agreement of single scores; its interval from the F distribution). Both near 1: the raters agree; near
+0: no better than chance. Read the intervals: with few transcripts they are wide, and a point value
+alone says little."""),
     ("code", """\
-prompt_agreement(results)"""),
+rho = prompt_agreement(results)
+styled(rho, caption=NOTE or None)"""),
     ("code", """\
-repeat_spread(results)"""),
+table = agreement(results)
+styled(table, caption=NOTE or None)"""),
+    ("code", """\
+between = table[table["between"] == "prompts"].set_index("criterion")
+if between.empty:
+    print("One prompt only: nothing to compare between prompts.")
+else:
+    low, high = between["alpha"].idxmin(), between["alpha"].idxmax()
+    print(f"Between prompts, agreement is lowest on {low} (alpha {between.loc[low, 'alpha']:.2f}, "
+          f"95 % interval {between.loc[low, 'alpha_low']:.2f} to {between.loc[low, 'alpha_high']:.2f}) "
+          f"and highest on {high} (alpha {between.loc[high, 'alpha']:.2f}).")
+repeats = table[table["between"].str.startswith("repeats")]
+if not repeats.empty:
+    print(f"Between repeats of one prompt: alpha from {repeats['alpha'].min():.2f} to "
+          f"{repeats['alpha'].max():.2f}" + (" (the stand-in is deterministic)" if NOTE else ""))"""),
+    ("code", """\
+styled(repeat_spread(results), caption=NOTE or None)"""),
     ("md", """\
 ## Latency and tokens
 
 Time per call and tokens used, per prompt: what a prompt costs in the interview's assessment phase,
 where the report's time is silence unless it overlaps the acknowledgement."""),
     ("code", """\
-results.groupby("prompt")[["latency_s", "duration_s", "tokens"]].agg(["median", "max"]).round(3)"""),
+cost = results.groupby("prompt")[["latency_s", "duration_s", "tokens"]].agg(["median", "max"])
+cost.columns = [f"{col.removesuffix('_s')}_{stat}" + ("_s" if col.endswith("_s") else "")
+                for col, stat in cost.columns]  # latency_median_s: the unit stays at the end
+styled(cost.reset_index(), caption=NOTE or None)"""),
     ("code", """\
 errors = results[results["error"].notna()]
 print(f"{len(errors)} failed call(s)")
-errors[["prompt", "transcript", "repeat", "error"]]"""),
+styled(errors[["prompt", "transcript", "repeat", "error"]])"""),
 ]
 
 NOTEBOOKS_SPEC = {
@@ -345,15 +450,15 @@ NOTEBOOKS_SPEC = {
 
 
 def build(cells: list[tuple[str, str]], stem: str) -> nbformat.NotebookNode:
-    """A notebook with stable cell ids (so regenerating changes nothing) and no outputs."""
+    """A notebook with stable cell ids (so regenerating changes nothing) and no outputs: what nbstripout
+    (with the `metadata.language_info` key of .pre-commit-config.yaml) leaves of a run and saved one."""
     nb = new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
     }
     params = 0
     for i, (kind, source) in enumerate(cells):
-        cell_id = f"{stem[:2]}-{i:02d}"
+        cell_id = str(i)  # sequential, as nbstripout numbers them: a stripped notebook is byte-identical
         if kind == "md":
             nb.cells.append(new_markdown_cell(source, id=cell_id))
         else:
@@ -372,6 +477,23 @@ def render(name: str) -> str:
     return nbformat.writes(build(NOTEBOOKS_SPEC[name], name), version=4) + "\n"
 
 
+def sources(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What a notebook *is*: each cell's type, source and tags. Outputs, execution counts and the metadata
+    Jupyter rewrites on save are left out, so a notebook run and saved still matches its generator."""
+    return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", ()))) for c in nb.cells]
+
+
+def differs(name: str, path: Path) -> bool:
+    """True when the notebook at `path` is missing or its sources differ from the generator's."""
+    if not path.is_file():
+        return True
+    try:
+        saved = nbformat.read(path, as_version=4)
+    except Exception:  # not a notebook any more: regenerate it
+        return True
+    return sources(saved) != sources(build(NOTEBOOKS_SPEC[name], name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a notebook differs")
@@ -382,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         path = NOTEBOOKS / name
         text = render(name)
         if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            if differs(name, path):
                 stale.append(name)
         else:
             path.write_text(text, encoding="utf-8")

@@ -330,3 +330,41 @@ def write_folder(
         encoding="utf-8",
     )
     return folder
+
+
+def reconnect_session() -> list[dict[str, Any]]:
+    """`complete_session` with a dropped connection in the middle of the interview, resumed on a new one.
+
+    The connection drops at 8.0 (1006, unplanned, while interviewing); one reconnect attempt (0.5 s
+    delay); the new connection opens at 8.6 and the conversation is resumed at 8.9 (4 items replayed,
+    offline 0.9 s, `audio_offset_ms` 8000: the new connection's audio positions start at the session's
+    input position 8000). The server counts u2 on the new connection, from 0: positions 1200..3100,
+    which are 9200..11100 of the session's input stream, so u2 and every figure derived from it are those
+    of `complete_session` (start 10.1, end 12.0). The session ends with a clean close at 23.0.
+    """
+    lines = []
+    for line in complete_session():
+        data = line.get("data") or {}
+        if line["type"] == "input_audio_buffer.speech_started" and data.get("item_id") == "u2":
+            line = {**line, "data": {**data, "audio_start_ms": data["audio_start_ms"] - 8000}}
+        elif line["type"] == "input_audio_buffer.speech_stopped" and data.get("item_id") == "u2":
+            line = {**line, "data": {**data, "audio_end_ms": data["audio_end_ms"] - 8000}}
+        lines.append(line)
+    lost = ev(8.0, "local", "connection.lost", code=1006, reason="", by="unknown", planned=False)
+    lost["data"]["phase"] = "interviewing"  # `ev` takes `phase` for the line's own field
+    lines += [
+        lost,
+        ev(8.0, "local", "connection.closed", code=1006, reason="", by="unknown"),
+        ev(8.0, "local", "connection.reconnecting", attempt=1, delay_s=0.5),
+        ev(8.6, "local", "connection.opened", url="ws://127.0.0.1/v1/realtime"),
+        ev(
+            8.9,
+            "local",
+            "connection.resumed",
+            attempt=1,
+            items_replayed=4,
+            offline_s=0.9,
+            audio_offset_ms=8000,
+        ),
+    ]
+    return sorted(lines, key=lambda line: line["t"])

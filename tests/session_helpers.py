@@ -171,8 +171,9 @@ def assert_folder_complete(run: Run, secret: str = FAKE_KEY) -> None:
     session = run.json("session.json")
     assert session["outcome"] == run.result.outcome and session["ended"]
     assert session["close_code"] == run.result.close_code
-    for path in run.folder.iterdir():
-        assert secret not in path.read_text(encoding="utf-8", errors="replace"), f"secret in {path.name}"
+    for path in run.folder.rglob("*"):  # (audio/: the recording's WAVs and recording.json)
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"secret in {path.relative_to(run.folder)}"
 
 
 HAPPY_PATH = ["triggered", "ack_generating", "ack_speaking", "summary_sending", "summary_speaking",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import warnings
 
 import pandas as pd
 import pytest
 from analysis_helpers import complete_session, ev, write_folder
 
-from interview_kit.analysis import SessionLoadError, load_session, load_sessions, session_folder
+from interview_kit.analysis import SessionLoadError, event_reader, load_session, load_sessions, session_folder
 from interview_kit.analysis import load as load_module
 
 
@@ -98,9 +97,10 @@ def test_a_killed_run_loads(tmp_path):
     (folder / "transcript.json").unlink()
     (folder / "report.json").unlink()
     with pytest.warns(RuntimeWarning) as caught:
-        loaded = load_sessions(tmp_path, workers=1)
+        loaded = load_sessions(tmp_path, workers=1, include_unusable=True)
     messages = " ".join(str(w.message) for w in caught)
     assert "killed/transcript.json: missing" in messages and "killed/report.json: missing" in messages
+    assert "killed/events.jsonl: last line" in messages
     assert loaded.names == ["killed"] and not loaded.errors
     assert loaded.reports == {"killed": None} and loaded.transcripts == {"killed": []}
     row = loaded.summary().iloc[0]
@@ -108,6 +108,9 @@ def test_a_killed_run_loads(tmp_path):
     assert bool(loaded.phases["unfinished"].iloc[-1])
     texts = loaded.turns.loc[loaded.turns["role"] == "candidate", "text"]
     assert list(texts) == ["I built a data pipeline.", "I would learn statistics."]  # from the log itself
+    with pytest.warns(RuntimeWarning):  # by default an unfinished run is left out, and said so
+        default = load_sessions(tmp_path, workers=1)
+    assert default.names == [] and default.left_out.reasons["killed"].startswith("unfinished")
 
 
 def test_one_strange_folder_does_not_stop_the_others(tmp_path):
@@ -120,7 +123,7 @@ def test_one_strange_folder_does_not_stop_the_others(tmp_path):
     write_folder(tmp_path, "c-huge-bytes", huge)
     write_folder(tmp_path, "d-huge-t", [ev(0.0, "local", "x"), {**ev(1.0, "in", "x"), "t": int("9" * 400)}])
     with pytest.warns(RuntimeWarning, match=r"skipped: .*d-huge-t/events\.jsonl: line 2 has no numeric 't'"):
-        loaded = load_sessions(tmp_path, workers=1)
+        loaded = load_sessions(tmp_path, workers=1, include_unusable=True)
     assert loaded.names == ["a-good", "b-mixed-ids", "c-huge-bytes"]
     assert [p.path.name for p in loaded.errors] == ["d-huge-t"]
     ids = loaded["b-mixed-ids"].events["response_id"]
@@ -130,32 +133,42 @@ def test_one_strange_folder_does_not_stop_the_others(tmp_path):
     assert len(loaded.summary()) == 3
 
 
-def test_an_unexpected_error_in_one_folder_is_a_load_problem(tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["events", "files"])
+def test_an_unexpected_error_in_one_folder_is_a_load_problem(tmp_path, monkeypatch, where):
+    """Whatever fails in one folder (its events by either reader, or its JSON files), the rest load."""
     write_folder(tmp_path, "a", complete_session())
     write_folder(tmp_path, "b", complete_session())
-    real = session_folder.file_events
+    if where == "events":  # both readers fail on b: the fast one declines, the reference one raises
+        real_fast, real_ref = event_reader.read_events_fast, session_folder.file_events
+        monkeypatch.setattr(
+            load_module, "read_events_fast", lambda p, sd: None if p.parent.name == "b" else real_fast(p, sd)
+        )
 
-    def fails_on_b(path, rows, stream_data):
-        if path.parent.name == "b":
-            raise MemoryError("out of memory")
-        return real(path, rows, stream_data)
+        def fails_on_b(path, rows, stream_data):
+            if path.parent.name == "b":
+                raise MemoryError("out of memory")
+            return real_ref(path, rows, stream_data)
 
-    monkeypatch.setattr(session_folder, "file_events", fails_on_b)
+        monkeypatch.setattr(session_folder, "file_events", fails_on_b)
+    else:
+        real_files = load_module.read_folder_files
+
+        def files_fail_on_b(folder):
+            if folder.name == "b":
+                raise MemoryError("out of memory")
+            return real_files(folder)
+
+        monkeypatch.setattr(load_module, "read_folder_files", files_fail_on_b)
     with pytest.warns(RuntimeWarning, match=r"skipped: .*b: cannot be read: MemoryError: out of memory"):
-        loaded = load_sessions(tmp_path, workers=1)
+        loaded = load_sessions(tmp_path, workers=1, cache=False)
     assert loaded.names == ["a"] and "MemoryError" in loaded.errors[0].error
 
 
-@pytest.mark.parametrize("start, folders, expected", [
-    ("spawn", 24, 1), ("spawn", 63, 1), ("spawn", 64, None), ("fork", 15, 1), ("fork", 16, None),
-])
-def test_workers_start_only_where_they_repay_their_start(monkeypatch, start, folders, expected):
-    """A spawned worker re-imports everything (a notebook kernel spawns): small loads stay in-process."""
-    monkeypatch.setattr(load_module, "_pool_context", lambda asked: multiprocessing.get_context(start))
+def test_reader_threads_one_per_cpu_up_to_eight_and_never_more_than_folders(monkeypatch):
     monkeypatch.setattr(load_module.os, "cpu_count", lambda: 4)
-    assert load_module.default_workers(folders) == (expected or 4)
-    monkeypatch.setattr(load_module, "_pool_context", lambda asked: None)
-    assert load_module.default_workers(1000) == 1
+    assert [load_module.default_workers(n) for n in (0, 1, 3, 100)] == [1, 1, 3, 4]
+    monkeypatch.setattr(load_module.os, "cpu_count", lambda: 64)
+    assert load_module.default_workers(1000) == 8
 
 
 def test_corrupt_line_names_file_and_line(tmp_path):
@@ -245,19 +258,17 @@ def test_paths_parent_folders_and_missing(tmp_path):
     assert loaded.names == ["a"] and len(loaded.errors) == 1
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
-def test_worker_processes_give_the_same_result(tmp_path, monkeypatch, start):
-    monkeypatch.setattr(load_module, "_pool_context", lambda asked: multiprocessing.get_context(start))
+def test_reader_threads_give_the_same_result(tmp_path):
     for i in range(5):
         write_folder(tmp_path, f"s{i}", complete_session(), meta={"scenario": f"sc{i % 2}"})
     write_folder(tmp_path, "s5-crashed", complete_session(), tail='{"t": 30.0, "wa')
     (write_folder(tmp_path, "s6-broken", complete_session()) / "report.json").write_text("{")
     with pytest.warns(RuntimeWarning) as caught:
-        one = load_sessions(tmp_path, workers=1)
-    with pytest.warns(RuntimeWarning) as caught_in_workers:
-        two = load_sessions(tmp_path, workers=2)
+        one = load_sessions(tmp_path, workers=1, cache=False)
+    with pytest.warns(RuntimeWarning) as caught_in_threads:
+        two = load_sessions(tmp_path, workers=2, cache=False)
     messages = sorted(str(w.message) for w in caught)
-    assert messages == sorted(str(w.message) for w in caught_in_workers)  # workers' warnings reach the caller
+    assert messages == sorted(str(w.message) for w in caught_in_threads)  # every warning, once
     assert any("s5-crashed/events.jsonl: last line" in m for m in messages)
     assert any("s6-broken/report.json: not valid JSON" in m for m in messages)
     assert one.names == two.names == ["s0", "s1", "s2", "s3", "s4", "s5-crashed"]

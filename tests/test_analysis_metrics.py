@@ -326,3 +326,40 @@ def test_phase_columns_follow_the_flow(tmp_path):
     lines = [*barge_in_session(), phase(6.3, "triggered", "disconnected", "connection lost")]
     wide = phase_durations(load_session(write_folder(tmp_path, "d", lines)))
     assert list(wide.columns) == ["interviewing", "triggered", "disconnected"]
+
+
+def test_median_ci_is_a_seeded_percentile_bootstrap():
+    from interview_kit.analysis import median_ci
+
+    values = [1.0, 1.2, 0.9, 1.1, 5.0, 1.05, 0.95, float("nan")]
+    median, low, high = median_ci(values)
+    assert median == approx(1.05) and low <= median <= high
+    assert 0.9 <= low and high <= 1.2  # the outlier moves the median's interval little
+    assert median_ci(values) == (median, low, high)  # fixed seed: the same interval every time
+    wider = median_ci(values, confidence=0.99)
+    assert wider[1] <= low and wider[2] >= high
+    assert math.isnan(median_ci([2.0])[1]) and median_ci([2.0])[0] == 2.0
+    assert all(math.isnan(v) for v in median_ci([]))
+
+
+def test_summary_gives_the_gap_median_an_interval_and_medians_cover_every_gap_and_phase(tmp_path):
+    write_folder(tmp_path, "a", complete_session(), meta={"assessment_mode": "overlap"})
+    write_folder(tmp_path, "b", complete_session(), meta={"assessment_mode": "blocking"})
+    write_folder(tmp_path, "c", complete_session(), meta={"assessment_mode": "blocking"})
+    loaded = load_sessions(tmp_path, workers=1)
+    row = loaded.summary().iloc[0]
+    # one answered turn per session: a median, but no interval from one value
+    assert row["gap_median_s"] == approx(1.10) and math.isnan(row["gap_ci_low_s"])
+    assert (row["speed"], row["target"], row["usable"]) == (1.0, "emulator", True)
+    table = loaded.medians(by="mode").set_index(["mode", "metric"])
+    assert list(table.columns) == ["unit", "n", "median", "ci_low", "ci_high"]
+    gap = table.loc[("blocking", "gap_s")]
+    assert (gap["unit"], gap["n"], gap["median"]) == ("turn", 2, approx(1.10))
+    assert gap["ci_low"] == approx(1.10) and gap["ci_high"] == approx(1.10)
+    report = table.loc[("blocking", "report_s")]
+    assert (report["unit"], report["n"], report["median"]) == ("session", 2, approx(2.9))
+    assert table.loc[("overlap", "phase:ack_speaking"), "median"] == approx(2.3)
+    metrics = set(table.loc["blocking"].index)
+    assert {"vad_s", "client_s", "trigger_to_ack_s", "ack_to_summary_s", "summary_to_goodbye_s"} <= metrics
+    with pytest.raises(ValueError, match="cannot group by"):
+        loaded.medians(by="nope")

@@ -79,17 +79,20 @@ def test_latency_ecdf_and_box(sessions):
         plot_latency(sessions, by="nope")
 
 
-def test_assessment_gaps_plot(sessions):
+def test_assessment_gaps_plot_has_a_panel_per_scenario(sessions):
+    """Modes are compared within a scenario: the slow report of one scenario never lands in another's bar."""
     fig = plot_assessment_gaps(sessions)
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == [
+    assert [ax.get_title() for ax in fig.axes] == ["scenario default", "scenario korean"]
+    bottom = fig.axes[-1]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == [
         "trigger → ack",
         "ack → summary",
         "report generation",
         "summary → goodbye",
     ]
-    assert "seconds" in ax.get_ylabel()
-    assert len(ax.get_legend().get_texts()) == 3
+    assert "seconds" in bottom.get_ylabel()
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    assert legends == [["overlap (n=1)"], ["after-ack (n=1)", "blocking (n=1)"]]
     _png(fig)
 
 
@@ -98,6 +101,8 @@ def test_draw_into_own_axes(sessions):
     left, right = fig.subplots(1, 2)
     assert plot_latency(sessions, ax=left) is fig
     assert plot_assessment_gaps(sessions, ax=right) is fig
+    labels = [t.get_text() for t in right.get_legend().get_texts()]  # one axes: scenario in each group
+    assert labels == ["default · overlap (n=1)", "korean · after-ack (n=1)", "korean · blocking (n=1)"]
     _png(fig)
 
 
@@ -115,7 +120,16 @@ def test_prompt_scores_plot():
     fig = plot_prompt_scores(results)
     assert "1 failed calls not shown" in fig.axes[1].get_title()
     assert fig.axes[0].get_ylabel() == "mean score (1-5)"
+    assert fig.get_suptitle() == "prompt comparison"  # a real model: no stand-in note
     _png(fig)
+    # no legend covers a data point
+    for ax in fig.axes:
+        box = ax.get_legend().get_window_extent()
+        for line in ax.lines:
+            points = ax.transData.transform(line.get_xydata())
+            assert not any(box.contains(x, y) for x, y in points)
+    stand_in = results.assign(model="emulator-standin-gpt-4o-mini")
+    assert "emulator-standin-gpt-4o-mini" in plot_prompt_scores(stand_in).get_suptitle()
 
 
 def test_figures_display_as_images_in_ipython(monkeypatch, sessions):

@@ -6,20 +6,28 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
 from interview_kit.analysis import (
     TranscriptError,
+    agreement,
     compare_prompts,
     compare_prompts_async,
     load_transcripts,
+    plot_prompt_scores,
     prompt_agreement,
     repeat_spread,
+    stand_in_note,
 )
+from interview_kit.analysis.prompts import AGREEMENT_COLUMNS, alpha_ci, icc_2_1, krippendorff_alpha
 from interview_kit.assessment import OpenAIAssessor
 from interview_kit.emulator import Emulator
 from interview_kit.scenario import parse_scenario
+
+matplotlib.use("Agg")
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -139,6 +147,14 @@ def test_sync_entry_point_starts_its_own_emulator():
     spread = repeat_spread(results)
     assert set(spread["prompt"]) == {"default", "supportive"}
     assert (spread["repeats"] == 2).all() and (spread["failed"] == 0).all()
+    # the scores are the emulator's stand-in's: every row, the note, the agreement table and the plot say so
+    assert results["stand_in"].all() and results["model"].str.startswith("emulator-standin-").all()
+    note = stand_in_note(results)
+    assert note.startswith("scored by emulator-standin-") and "not a language model" in note
+    table = agreement(results)
+    assert table["model"].str.startswith("emulator-standin-").all()
+    assert set(table["between"]) == {"prompts", "repeats of default", "repeats of supportive"}
+    assert note in plot_prompt_scores(results).get_suptitle()
 
 
 async def test_sync_entry_point_inside_a_running_loop():
@@ -205,3 +221,44 @@ def test_a_turn_whose_transcription_failed_is_left_out_not_an_error(tmp_path) ->
     texts = load_transcripts(folder / "transcript.json")
     (turns,) = texts.values()
     assert [t["text"] for t in turns] == ["Why?", "Because."]
+
+
+def test_icc_2_1_matches_shrout_and_fleiss() -> None:
+    """Shrout & Fleiss (1979), Table 2: six targets, four judges; ICC(2,1) = .29, 95 % CI .019 to .761."""
+    ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+    icc, low, high = icc_2_1(ratings)
+    assert (round(icc, 2), round(low, 3), round(high, 3)) == (0.29, 0.019, 0.761)
+    assert icc_2_1(np.array([[1, 1], [3, 3], [2, 2]])) == (1.0, 1.0, 1.0)  # raters agree exactly
+    assert all(math.isnan(v) for v in icc_2_1(np.array([[1, 2]])))  # one unit: undefined
+
+
+def test_krippendorff_alpha_ordinal_matches_krippendorff_2011() -> None:
+    """Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units, ordinal .815."""
+    n = np.nan
+    data = np.array([
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
+        [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
+    ])
+    alpha, low, high = alpha_ci(data)
+    assert round(alpha, 3) == 0.815 and low < alpha <= high <= 1.0
+    assert alpha_ci(data) == (alpha, low, high)  # a fixed seed: the same interval every time
+    assert math.isnan(krippendorff_alpha(np.array([[3, 3, 3], [3, 3, 3]])))  # one value: undefined
+
+
+def test_agreement_between_prompts_and_between_repeats() -> None:
+    rows = []
+    for t, (a, b) in {"x": (1, 1), "y": (2, 3), "z": (4, 4), "w": (5, 4)}.items():
+        rows += [("A", t, 0, a, a, None), ("A", t, 1, a, a, None)]  # A repeats itself exactly
+        rows += [("B", t, 0, b, b, None), ("B", t, 1, 6 - b, 6 - b, None)]  # B's repeats disagree
+    rows.append(("B", "v", 0, None, None, "HTTP 500"))
+    table = agreement(_results(rows), resamples=300).set_index(["criterion", "between"])
+    assert list(table.columns) == AGREEMENT_COLUMNS[2:]
+    same = table.loc[("clarity", "repeats of A")]
+    assert (same["alpha"], same["icc"], same["raters"], same["transcripts"]) == (1.0, 1.0, 2, 4)
+    shaky = table.loc[("clarity", "repeats of B")]
+    assert shaky["alpha"] < 0 and shaky["icc"] < 0  # opposite scores on every repeat
+    prompts = table.loc[("clarity", "prompts")]
+    assert 0 < prompts["alpha"] < 1 and prompts["alpha_low"] <= prompts["alpha"] <= prompts["alpha_high"]
+    assert prompts["icc_low"] <= prompts["icc"] <= prompts["icc_high"]

@@ -237,6 +237,25 @@ async def test_429_waits_as_long_as_retry_after_asks() -> None:
     assert report.error is None and report.scores
 
 
+async def test_a_retry_after_beyond_the_budget_fails_at_once_naming_the_429() -> None:
+    async with Emulator(scenario=scenario(chat_429={"count": 5, "retry_after": 30})) as emu:
+        assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY, backoff=0.01, budget=5.0)
+        with pytest.raises(AssessmentError) as caught:
+            await assessor.assess(GOOD, "default")
+    assert assessor.attempts == ["429"]  # no 30 s wait into a timeout
+    message = str(caught.value)
+    assert "rate limited (HTTP 429, Retry-After 30 s) longer than the report budget (5 s)" in message
+    assert KEY not in message
+
+
+def test_the_session_assessor_has_the_report_budget() -> None:
+    from interview_kit.config import SessionConfig
+    from interview_kit.report_runner import default_assessor
+
+    assessor = default_assessor(SessionConfig(api_key=KEY, report_timeout=12.0))
+    assert isinstance(assessor, OpenAIAssessor) and assessor.budget == 12.0
+
+
 async def test_500s_are_retried_with_backoff_then_give_up() -> None:
     async with Emulator(scenario=scenario(chat_500={"count": 2})) as emu:
         assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY, backoff=0.01)

@@ -551,63 +551,100 @@ def test_flat_data_is_copied(tmp_path: Path) -> None:
 # --- a log that cannot be written ---------------------------------------------------------------------
 
 
-class FullDisk:
-    """The log's file on a full disk: writes are buffered, every flush fails."""
+class FillingDisk:
+    """The log's file on a disk with `room` bytes left: a write takes what fits, then the next one is
+    refused with ENOSPC, as a real full disk does."""
 
-    def __init__(self, real) -> None:
-        self.real = real
-        self.flushes = 0
+    def __init__(self, real, room: int) -> None:
+        self.real, self.room, self.refused = real, room, 0
 
-    def write(self, data: bytes) -> int:
-        return len(data)
+    def write(self, data) -> int:
+        if self.room <= 0:
+            self.refused += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = min(len(data), self.room)
+        self.room -= n
+        return self.real.write(data[:n])
 
-    def flush(self) -> None:
-        self.flushes += 1
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def truncate(self, size: int) -> int:
+        return self.real.truncate(size)
 
     def fileno(self) -> int:
         return self.real.fileno()
 
     def close(self) -> None:
         self.real.close()
-        self.flush()  # as a real buffered file does: close flushes, and fails
 
 
-def test_a_failing_flush_is_logged_once_and_the_flush_thread_stops(tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger="interview_kit.eventlog")
-    log = EventLog(tmp_path / "e.jsonl", flush_interval=0.01)
-    disk = log._file = FullDisk(log._file)
-    log.record("local", "report.started")
-    log._flusher.join(timeout=30)
-    assert not log._flusher.is_alive()  # it stopped instead of failing every interval
-    assert disk.flushes == 1
-    for _ in range(3):
-        log.record("local", "tick")  # the interview goes on; nothing raises
-    log.close()  # a last flush, which fails too: not logged again
-    records = [r for r in caplog.records if r.name == "interview_kit.eventlog"]
-    assert len(records) == 1, [r.getMessage() for r in records]
-    assert records[0].levelno == logging.ERROR and "No space left" in records[0].getMessage()
-    assert records[0].exc_info is None  # one line, no traceback
-    assert isinstance(log.error, OSError) and log.closed
+def on_a_filling_disk(path: Path, room: int, **kwargs) -> tuple[EventLog, FillingDisk, list[str]]:
+    told: list[str] = []
+    log = EventLog(path, on_write_error=told.append, **kwargs)
+    disk = log._file = FillingDisk(log._file, room)
+    return log, disk, told
 
 
-def test_a_failing_write_is_logged_once_and_records_go_on(tmp_path: Path, caplog) -> None:
-    log = EventLog(tmp_path / "e.jsonl")
+def test_a_full_disk_leaves_whole_lines_and_is_told_once(tmp_path: Path, caplog) -> None:
+    log, disk, told = on_a_filling_disk(tmp_path / "e.jsonl", room=1000, flush_interval=0.01)
     seen: list[dict] = []
     log.add_listener(seen.append)
+    for i in range(200):  # ~60 bytes a line: the disk fills in the middle of a line
+        log.record("local", "tick", data={"i": i})
+    log._flusher.join(timeout=30)
+    assert not log._flusher.is_alive()  # it stopped instead of failing every interval
+    refused = disk.refused
+    for i in range(200, 300):
+        log.record("local", "tick", data={"i": i})  # the interview goes on; nothing raises
+    assert disk.refused == refused  # ... and nothing more is tried until close
+    log.close()
+    assert told == ["No space left on device while writing e.jsonl"]  # once, in words
+    assert not [r for r in caplog.records if r.name == "interview_kit.eventlog"]  # the hook says it
+    assert [r["data"]["i"] for r in seen] == list(range(300))  # listeners (the panel) see every record
+    text = (tmp_path / "e.jsonl").read_bytes()
+    assert text.endswith(b"\n")  # the cut line was cut back
+    written = [json.loads(line)["data"]["i"] for line in text.splitlines()]
+    assert written == list(range(len(written))) and 0 < len(written) < 1000 // 40
+    assert log.lines_written == len(written) and log.lines_lost == 300 - len(written)
+    assert isinstance(log.error, OSError) and log.error.errno == errno.ENOSPC
 
-    class Broken(FullDisk):
-        def write(self, data: bytes) -> int:
-            raise OSError(errno.EIO, "I/O error")
 
-    log._file = Broken(log._file)
-    for i in range(5):
+def test_the_last_lines_are_written_at_close_when_space_was_freed(tmp_path: Path) -> None:
+    log, disk, told = on_a_filling_disk(tmp_path / "e.jsonl", room=500)
+    for i in range(100):
+        log.record("local", "tick", data={"i": i})
+    log.flush()
+    assert told and disk.refused
+    disk.room = 10_000  # the folder freed its reserve for the final files
+    log.record("local", "session.ended", data={"outcome": "failed"})
+    log.close()
+    lines = [json.loads(line) for line in (tmp_path / "e.jsonl").read_bytes().splitlines()]
+    assert lines[-1]["type"] == "session.ended"  # the last line made it; whole lines only
+    assert len(told) == 1
+
+
+def test_without_a_hook_a_write_error_is_logged_once_without_a_traceback(tmp_path: Path, caplog) -> None:
+    log = EventLog(tmp_path / "e.jsonl")
+    log._file = FillingDisk(log._file, room=0)
+    for i in range(100):
         log.record("local", "tick", data={"i": i})
     log.close()
-    assert [r["data"]["i"] for r in seen] == list(range(5))  # listeners (the panel) still see every record
     records = [r for r in caplog.records if r.name == "interview_kit.eventlog"]
-    assert len(records) == 1 and "I/O error" in records[0].getMessage()
-    assert log.lines_written == 0
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].levelno == logging.ERROR and records[0].exc_info is None
+    assert "No space left on device while writing e.jsonl" in records[0].getMessage()
+    assert log.lines_written == 0 and (tmp_path / "e.jsonl").read_bytes() == b""
+
+
+def test_a_hook_that_raises_is_logged_and_the_log_goes_on(tmp_path: Path, caplog) -> None:
+    def broken(message: str) -> None:
+        raise RuntimeError("hook broke")
+
+    log = EventLog(tmp_path / "e.jsonl", on_write_error=broken)
+    log._file = FillingDisk(log._file, room=0)
+    for i in range(100):
+        log.record("local", "tick", data={"i": i})
+    log.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "interview_kit.eventlog"]
+    assert len(messages) == 1 and "hook broke" in messages[0] and "No space left" in messages[0]
 
 
 # --- the hot path's decoder ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ ANALYSIS_NAMES = [
     "offline_assessor", "parse_events_file", "phase_durations", "plot_assessment_gaps", "plot_latency",
     "plot_prompt_scores", "plot_timeline", "prompt_agreement", "prompt_table", "repeat_spread",
     "summary", "timeouts", "voice_to_voice",
+    "LeftOut", "agreement", "median_ci", "medians", "reconnects", "report_table", "stand_in_note", "styled",
+    "bland_altman", "plot_bland_altman",
 ]
 
 

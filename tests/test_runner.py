@@ -188,3 +188,21 @@ def test_run_and_demo_open_their_interviews_through_launch(tmp_path: Path, monke
     assert demo["scenario"] == "default" and demo["speed"] == 7.0 and demo["settings"]["out_dir"] == tmp_path
     assert run["emulator"] is False and run["candidate"] == "microphone"
     assert run["settings"] == {"base_url": "http://127.0.0.1:9/v1", "prompt": "default"}
+
+
+def test_the_command_line_loads_only_the_chosen_subcommand() -> None:
+    """`interview-kit demo` does not wait for the other subcommands' imports (the emulator's server
+    imports openai's types: seconds on a busy machine, all of it before Ctrl-C could end the run
+    quietly); the top-level parser names every subcommand without importing any."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from interview_kit.cli import COMMANDS, build_parser, _command; "
+             "parser = build_parser(only=_command(sys.argv[1:])); "
+             "assert set(parser._subparsers._group_actions[0].choices) == set(COMMANDS); "
+             "print(sorted(m for m in ('interview_kit.runner', 'interview_kit.emulator.app', "
+             "'interview_kit.analysis.cli', 'openai') if m in sys.modules))")
+    for argv, loaded in ((["-v", "demo", "--speed", "2"], "['interview_kit.runner']"), (["--help"], "[]")):
+        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                             timeout=120, check=True).stdout.strip()
+        assert out == loaded, (argv, out)

@@ -24,6 +24,12 @@ _EXPORTS = {
     "assessment_gaps": "interview_kit.analysis.metrics",
     "phase_durations": "interview_kit.analysis.metrics",
     "timeouts": "interview_kit.analysis.metrics",
+    "reconnects": "interview_kit.analysis.metrics",
+    "medians": "interview_kit.analysis.metrics",
+    "median_ci": "interview_kit.analysis.metrics",
+    "LeftOut": "interview_kit.analysis.usable",
+    "styled": "interview_kit.analysis.display",
+    "report_table": "interview_kit.analysis.display",
     "plot_timeline": "interview_kit.analysis.plots",
     "plot_latency": "interview_kit.analysis.plots",
     "plot_assessment_gaps": "interview_kit.analysis.plots",
@@ -33,9 +39,13 @@ _EXPORTS = {
     "load_transcripts": "interview_kit.analysis.prompts",
     "prompt_agreement": "interview_kit.analysis.prompts",
     "repeat_spread": "interview_kit.analysis.prompts",
+    "agreement": "interview_kit.analysis.prompts",
+    "stand_in_note": "interview_kit.analysis.prompts",
     "prompt_table": "interview_kit.analysis.prompts",
     "offline_assessor": "interview_kit.analysis.prompts",
     "TranscriptError": "interview_kit.analysis.prompts",
+    "bland_altman": "interview_kit.analysis.audio_gaps",
+    "plot_bland_altman": "interview_kit.analysis.audio_gaps",
 }
 
 __all__ = sorted(_EXPORTS)

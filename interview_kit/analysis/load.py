@@ -1,8 +1,11 @@
 """Load session folders (docs/session-folder.md) into `Session`/`Sessions`: one folder, or many.
 
-Many folders are read by worker processes in parallel (`session_folder.read_folder` in each) and their
-columns stacked once at the end. A folder that cannot be read is recorded in ``.errors`` of the result
-and the others still load; `load_session` raises `SessionLoadError` naming the file instead.
+Each ``events.jsonl`` is read by `event_reader` (pyarrow underneath, in threads: the parse runs
+without the GIL) and its typed columns are kept in a Parquet cache beside it (`event_cache`), so a
+second load of unchanged folders reads no JSON; a file the fast reader does not take is read by the
+reference reader (`session_folder`), with the same result. The columns of all folders are stacked once
+at the end. A folder that cannot be read is recorded in ``.errors`` of the result and the others still
+load; `load_session` raises `SessionLoadError` naming the file instead.
 """
 
 from __future__ import annotations
@@ -10,22 +13,18 @@ from __future__ import annotations
 import concurrent.futures
 import glob
 import logging
-import multiprocessing
-import multiprocessing.context
 import os
-import sys
-import threading
 import warnings
 from collections.abc import Iterable, Iterator
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+from interview_kit.analysis.event_cache import read_cache, write_cache
+from interview_kit.analysis.event_reader import FastRead, read_events_fast
 from interview_kit.analysis.session_folder import (
     EVENTS_FILE,
     SESSION_FILE,
     STREAM_TYPES,
-    EventColumns,
     FileEvents,
     FolderFiles,
     LoadProblem,
@@ -37,6 +36,7 @@ from interview_kit.analysis.session_folder import (
     read_folder_files,
 )
 from interview_kit.analysis.sessions import Session, Sessions
+from interview_kit.analysis.stack import EventStack
 
 __all__ = [
     "STREAM_TYPES",
@@ -51,23 +51,57 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Reader threads at most: two cores are what most laptops give a kernel; more than 8 gains nothing,
+# as the part of a read that holds the GIL (building the kept `data` dicts) then dominates.
+MAX_WORKERS = 8
 
-def load_session(path: str | Path, *, stream_data: bool = True) -> Session:
+
+def _events(folder: Path, stream_data: bool, cache: bool) -> FastRead | None:
+    """One folder's events by the fast paths (its cache, else the columnar reader, then cached), with
+    the file's warnings (without its path); None when the reference reader must read it. Runs in a
+    reader thread: it never warns (a warning from a thread would reach whichever caller records)."""
+    path = folder / EVENTS_FILE
+    try:
+        if not (folder / SESSION_FILE).is_file():
+            return None  # a broken folder: the reference reader names what is missing
+        if cache and not stream_data:
+            stat = os.stat(path)
+            hit = read_cache(folder, stat.st_size, stat.st_mtime_ns)
+            if hit is not None:
+                return hit
+        fast = read_events_fast(path, stream_data)
+        if fast is not None and cache:
+            write_cache(folder, fast)
+        return fast
+    except Exception as exc:  # anything odd: the reference reader reads it and reports it properly
+        log.debug("%s: fast paths failed (%s: %s)", folder, type(exc).__name__, exc)
+        return None
+
+
+def load_session(path: str | Path, *, stream_data: bool = True, cache: bool = True) -> Session:
     """Load one session folder (or its ``events.jsonl``).
 
     `stream_data=False` drops the `data` of audio stream lines (see `STREAM_TYPES`); nothing a metric
-    uses is lost. Raises `SessionLoadError` naming the file that is missing or corrupt.
+    uses is lost, and the folder's Parquet cache can be read (it holds no stream data: a load that keeps
+    it reads the JSON, and writes the cache). `cache=False`: the cache is neither read nor written.
+    Raises `SessionLoadError` naming the file that is missing or corrupt.
     """
     folder = Path(path)
     if folder.name == EVENTS_FILE:
         folder = folder.parent
     files = read_folder_files(folder)
-    cols = EventColumns()
+    stack = EventStack()
     with no_cyclic_gc():
-        rows = parse_events_file(folder / EVENTS_FILE)
-        cols.add(file_events(folder / EVENTS_FILE, rows, stream_data))
-        del rows
-        events = cols.frame([files.name])
+        fast = _events(folder, stream_data, cache)
+        if fast is None:
+            rows = parse_events_file(folder / EVENTS_FILE)
+            stack.add(file_events(folder / EVENTS_FILE, rows, stream_data))
+            del rows
+        else:
+            for note in fast.notes:
+                warnings.warn(f"{folder / EVENTS_FILE}: {note}", RuntimeWarning, stacklevel=2)
+            stack.add(fast.events, fast.with_data)
+        events = stack.frame([files.name])
     return Session(events, files)
 
 
@@ -99,57 +133,53 @@ def expand_paths(paths_or_glob: str | Path | Iterable[str | Path]) -> tuple[list
     return unique, problems
 
 
-def _pool_context(asked: bool) -> multiprocessing.context.BaseContext | None:
-    """How to start worker processes, or None to stay in this one.
-
-    fork where it is safe (Linux, no other thread to be copied mid-way); else spawn, whose workers import
-    only `session_folder` and numpy, but which also re-runs the caller's script in each worker unless it has
-    a ``__main__`` guard: so spawn only when asked for `workers`, or from a notebook/REPL (no script)."""
-    if sys.platform == "linux" and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if asked or not hasattr(sys.modules.get("__main__"), "__file__"):
-        return multiprocessing.get_context("spawn")
-    return None
-
-
-# Below these folder counts one process is faster than starting workers: a forked worker starts in
-# milliseconds, a spawned one re-imports Python, numpy and `session_folder` (about 0.5 s in a kernel: 24
-# folders took 0.76 s with workers against 0.24 s without).
-FORK_WORKERS_FROM = 16
-SPAWN_WORKERS_FROM = 64
-
-
 def default_workers(folders: int) -> int:
-    """How many worker processes `load_sessions` uses for this many folders when not told: one per CPU
-    (up to 8) once there are enough folders to repay starting them, else 1 (this process)."""
-    context = _pool_context(False)
-    if context is None:
-        return 1
-    threshold = SPAWN_WORKERS_FROM if context.get_start_method() == "spawn" else FORK_WORKERS_FROM
-    return min(os.cpu_count() or 1, 8) if folders >= threshold else 1
+    """Reader threads `load_sessions` uses for this many folders when not told: one per CPU, up to
+    `MAX_WORKERS`, no more than there are folders."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, folders))
+
+
+def _files_of(folder: Path) -> tuple[FolderFiles | None, list[str]]:
+    """The folder's JSON files, and the warnings on the way (the last one ``skipped: ...`` on failure)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            files = read_folder_files(folder)
+        except SessionLoadError as exc:
+            return None, [*(str(w.message) for w in caught), f"skipped: {exc}"]
+        except Exception as exc:  # whatever else a strange folder does, the other folders still load
+            log.debug("reading %s failed", folder, exc_info=True)
+            why = f"{folder}: cannot be read: {type(exc).__name__}: {exc}"
+            return None, [*(str(w.message) for w in caught), f"skipped: {why}"]
+    return files, [str(w.message) for w in caught]
 
 
 def _read_all(
-    folders: list[Path], stream_data: bool, workers: int, asked: bool
-) -> Iterator[tuple[Path, tuple[FolderFiles | None, FileEvents | None, list[str]]]]:
-    """Each folder's result in order; in `workers` processes when more than one (falling back to this
-    process if a pool cannot start or breaks)."""
-    context = _pool_context(asked) if workers > 1 and len(folders) > 1 else None
-    if context is not None:
-        done = 0
-        try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                chunk = max(1, min(8, len(folders) // (workers * 8)))  # batches, yet an even share
-                results = pool.map(read_folder, folders, repeat(stream_data), chunksize=chunk)
-                for item in zip(folders, results, strict=True):
-                    yield item
-                    done += 1
-            return
-        except (OSError, RuntimeError, concurrent.futures.process.BrokenProcessPool) as exc:
-            log.warning("reading the rest in one process: the worker pool failed (%s)", exc)
-            folders = folders[done:]
-    for folder in folders:
-        yield folder, read_folder(folder, stream_data, compact=True)
+    folders: list[Path], stream_data: bool, workers: int, cache: bool
+) -> Iterator[tuple[Path, FolderFiles | None, FastRead | FileEvents | None, list[str]]]:
+    """Each folder's files, events and warnings, in order. Events are read ahead in `workers` threads;
+    the JSON files, and any file the fast paths leave to the reference reader, in this thread (they
+    warn, and recording warnings is not thread-safe)."""
+    pool = concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 and len(folders) > 1 else None
+    try:
+        if pool is not None:
+            pending: Iterator[Any] = iter([pool.submit(_events, f, stream_data, cache) for f in folders])
+            results: Iterator[FastRead | None] = (p.result() for p in pending)
+        else:
+            results = (_events(f, stream_data, cache) for f in folders)
+        for folder, fast in zip(folders, results, strict=True):
+            if fast is None:  # the reference reader, as before the fast paths
+                yield folder, *read_folder(folder, stream_data, compact=True)
+                continue
+            files, messages = _files_of(folder)
+            if files is None:
+                yield folder, None, None, messages
+                continue
+            messages += [f"{folder / EVENTS_FILE}: {note}" for note in fast.notes]
+            yield folder, files, fast, messages
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_sessions(
@@ -158,31 +188,32 @@ def load_sessions(
     stream_data: bool = False,
     progress: bool = False,
     workers: int | None = None,
+    cache: bool = True,
+    include_unusable: bool = False,
 ) -> Sessions:
     """Load many session folders, stacked with a categorical `session` column (the folder name).
 
     Accepts folders, globs (``"data/sessions/*"``) or a parent folder. A folder that cannot be loaded is
-    skipped with a `RuntimeWarning` and listed in the result's ``.errors``; the rest still load.
-    `stream_data` as in `load_session` (off by default here: it is most of the memory). `workers`
-    processes parse files in parallel: by default one per CPU (up to 8) from 16 folders on where workers
-    fork, from 64 where they spawn (a notebook kernel), and only where starting them is safe (see
-    `_pool_context`, `default_workers`); 1 = this process only. A script that passes `workers`
-    on macOS/Windows needs ``if __name__ == "__main__":``.
+    skipped with a `RuntimeWarning` and listed in the result's ``.errors``; the rest still load. Only
+    usable sessions are kept (real time, assessed, finished: `Sessions.usable_only`) unless
+    `include_unusable`; the result's ``.left_out`` says which were left out and why. `stream_data` as
+    in `load_session` (off by default here: it is most of the memory). `workers` reader threads (by
+    default one per CPU, up to 8; 1 = none). `cache`: read and write each folder's Parquet cache
+    (``<folder>/.cache/events.parquet``; see `interview_kit.analysis.event_cache`).
     """
     folders, problems = expand_paths(paths_or_glob)
-    asked = workers is not None
     if workers is None:
         workers = default_workers(len(folders))
     loaded: list[FolderFiles] = []
-    cols = EventColumns()
-    results: Iterable[Any] = _read_all(folders, stream_data, workers, asked)
+    stack = EventStack()
+    results: Iterable[Any] = _read_all(folders, stream_data, workers, cache)
     if progress:
         from tqdm.auto import tqdm
 
         results = tqdm(results, total=len(folders), desc="sessions", unit="folder")
     taken: set[str] = set()
     with no_cyclic_gc():
-        for folder, (files, events, messages) in results:
+        for folder, files, events, messages in results:
             for message in messages:
                 warnings.warn(message, RuntimeWarning, stacklevel=2)
             if files is None or events is None:
@@ -191,10 +222,14 @@ def load_sessions(
             if files.name in taken:  # same folder name under two parents: keep both, distinguishable
                 files.name = f"{folder.parent.name}/{folder.name}"
             taken.add(files.name)
-            cols.add(events)
+            if isinstance(events, FastRead):
+                stack.add(events.events, events.with_data)
+            else:
+                stack.add(events)
             loaded.append(files)
-        events_frame = cols.frame([f.name for f in loaded])
+        events_frame = stack.frame([f.name for f in loaded])
     for problem in problems:
         if problem.path not in folders:  # paths that matched nothing; folder errors were warned above
             warnings.warn(f"skipped: {problem.error}", RuntimeWarning, stacklevel=2)
-    return Sessions(events_frame, loaded, problems)
+    sessions = Sessions(events_frame, loaded, problems)
+    return sessions if include_unusable else sessions.usable_only(where="load_sessions")

@@ -124,11 +124,28 @@ def _split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return dict(by_session(frame))
 
 
-def _first(turns: pd.DataFrame, purposes: set[str] | frozenset[str]) -> pd.Series:
-    """The first interviewer turn with one of these purposes (as a row), or an empty Series."""
-    hit = turns[(turns["role"] == "interviewer") & turns["purpose"].isin(list(purposes))]
-    hit = hit.sort_values("created", na_position="last")
-    return hit.iloc[0] if len(hit) else pd.Series(dtype=object)
+# The assessment's spoken lines, by the purposes that make each (a failed report speaks a fallback summary).
+ASSESSMENT_LINES = {
+    **{str(p): "ack" for p in (Purpose.ACK,)},
+    **{str(p): "summary" for p in SUMMARY_PURPOSES},
+    **{str(p): "goodbye" for p in (Purpose.GOODBYE,)},
+}
+
+
+def _first_lines(turns: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
+    """(session, line) -> the first interviewer turn (by `created`, NaN last) that speaks that assessment
+    line (`ack`, `summary`, `goodbye`: `ASSESSMENT_LINES`), in one pass over all sessions' turns."""
+    spoken = turns[turns["role"] == "interviewer"]
+    line = spoken["purpose"].astype(object).map(ASSESSMENT_LINES)
+    hit = spoken.assign(line=line)[line.notna()]
+    hit = hit.sort_values("created", na_position="last", kind="stable")
+    first = hit.groupby([hit["session"].astype(str), "line"], sort=False).head(1)
+    return {
+        (str(n), str(k)): {"start": st, "end": en, "purpose": pu}
+        for n, k, st, en, pu in zip(
+            first["session"], first["line"], first["start"], first["end"], first["purpose"], strict=True
+        )
+    }
 
 
 def assessment_gaps(s: Any) -> pd.DataFrame:
@@ -151,7 +168,7 @@ def assessment_gaps(s: Any) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     wanted = (Rec.TRIGGER, Rec.REPORT_STARTED, Rec.REPORT_READY, Rec.REPORT_FAILED)
     by_name = _split(ctrl[ctrl["type"].isin(wanted)])
-    turns_by_name = _split(turns)
+    lines = _first_lines(turns)
     for name in s.sessions["session"].astype(str):
         ev = by_name.get(name, ctrl.iloc[:0])
         row: dict[str, Any] = {
@@ -179,12 +196,7 @@ def assessment_gaps(s: Any) -> pd.DataFrame:
                 row["report_s"] = (
                     float(duration) if isinstance(duration, int | float) else t - row["report_started"]
                 )
-        mine = turns_by_name.get(name, turns.iloc[:0])
-        ack, summ, bye = (
-            _first(mine, {Purpose.ACK}),
-            _first(mine, SUMMARY_PURPOSES),
-            _first(mine, {Purpose.GOODBYE}),
-        )
+        ack, summ, bye = (lines.get((name, k), {}) for k in ("ack", "summary", "goodbye"))
         row["ack_start"], row["ack_end"] = ack.get("start", np.nan), ack.get("end", np.nan)
         row["summary_start"], row["summary_end"] = summ.get("start", np.nan), summ.get("end", np.nan)
         row["summary_purpose"] = summ.get("purpose")
@@ -233,8 +245,9 @@ def timeouts(s: Any) -> pd.DataFrame:
       it is over, so its line's own phase, `stalls.logged_phase`, is often the next one);
     - `pings`, `ping_timeouts`, `rtt_median_s`, `rtt_max_s`: `local` `ping` lines (`data.rtt_ms` or
       `data.timeout`);
-    - `close_t`, `close_code`, `close_reason`, `close_by`: the first `local` `connection.closed` line
-      (else `session.json`'s `close_code`/`close_reason`, with `close_t` NaN);
+    - `close_t`, `close_code`, `close_reason`, `close_by`: the last `local` `connection.closed` line
+      (the session's end: a connection lost before it was resumed, see `reconnects`; else
+      `session.json`'s `close_code`/`close_reason`, with `close_t` NaN);
     - `stall_to_close_s`: from the end of the last stall that began before the close to `close_t`
       (about 0 when the close was only seen once a blocked loop ran again);
     - `pong_to_close_s`: from the last answered ping (a `ping` line without timeout) to `close_t`.
@@ -264,9 +277,9 @@ def timeouts(s: Any) -> pd.DataFrame:
             rtt_max_s=answered["rtt_s"].max(),
         )
         if len(cl):
-            first = cl.iloc[0]
-            d = first["data"] if isinstance(first["data"], dict) else {}
-            close_t = float(first["t"])
+            last = cl.iloc[-1]  # the session's end: earlier closes were reconnected (`reconnects`)
+            d = last["data"] if isinstance(last["data"], dict) else {}
+            close_t = float(last["t"])
             row.update(
                 close_t=close_t, close_code=d.get("code"), close_reason=d.get("reason"), close_by=d.get("by")
             )
@@ -311,6 +324,9 @@ SUMMARY_COLUMNS = [
     "session",
     "scenario",
     "assessment_mode",
+    "speed",
+    "target",
+    "usable",
     "outcome",
     "final_phase",
     "duration_s",
@@ -318,6 +334,8 @@ SUMMARY_COLUMNS = [
     "candidate_turns",
     "barge_ins",
     "gap_median_s",
+    "gap_ci_low_s",
+    "gap_ci_high_s",
     "gap_max_s",
     "vad_median_s",
     "server_median_s",
@@ -336,8 +354,66 @@ SUMMARY_COLUMNS = [
     "close_reason",
     "stall_to_close_s",
     "pong_to_close_s",
+    "reconnects",
+    "offline_s",
+    "unusable_reason",
     "report_error",
 ]
+
+# The bootstrap behind every confidence interval here: a percentile bootstrap of the median in numpy,
+# with a fixed seed so that the same data give the same interval.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261203
+CONFIDENCE = 0.95
+
+
+def median_ci(
+    values: Any,
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
+    """(median, low, high): the median of `values` (NaN ignored) and its percentile-bootstrap
+    confidence interval (`resamples` resamples with replacement, numpy's default generator seeded with
+    `seed`). The interval is NaN below two values; with few values it is as wide as the data allow."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    median = float(np.median(x))
+    if x.size < 2:
+        return median, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    medians = np.empty(resamples)
+    step = max(1, 4_000_000 // x.size)  # resamples per batch: bounded memory for long columns
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        medians[start:stop] = np.median(x[rng.integers(0, x.size, size=(stop - start, x.size))], axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(medians, [tail, 1.0 - tail])
+    return median, float(low), float(high)
+
+
+def reconnects(s: Any) -> pd.DataFrame:
+    """One row per session: `reconnects` (connections resumed after the first: `connection.resumed`
+    lines, else session.json `reconnects`) and `offline_s` (the offline gaps summed: the resumes'
+    `offline_s`, else session.json `offline_s`; 0 when the connection never dropped)."""
+    conn = s.connections
+    later = conn[conn["connection"] > 0]
+    g = later.groupby(later["session"].astype(str), observed=True)
+    counted = g["resumed"].count()
+    offline = g["offline_s"].sum(min_count=1)
+    rows = []
+    for name, meta in s.metas.items():
+        n, gone = counted.get(name, 0), offline.get(name, np.nan)
+        if not n and isinstance(meta.get("reconnects"), int):
+            n = meta["reconnects"]
+        if np.isnan(gone):
+            value = meta.get("offline_s")
+            gone = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        rows.append({"session": name, "reconnects": int(n), "offline_s": float(gone)})
+    return pd.DataFrame(rows, columns=["session", "reconnects", "offline_s"])
 
 
 def summary(s: Any) -> pd.DataFrame:
@@ -367,6 +443,9 @@ def summary(s: Any) -> pd.DataFrame:
     v2v = _voice_to_voice(s)
     g = v2v.groupby(v2v["session"].astype(str))
     out["gap_median_s"] = g["gap_s"].median().reindex(names)
+    cis = {str(name): median_ci(rows["gap_s"])[1:] for name, rows in g}
+    out["gap_ci_low_s"] = [cis.get(n, (np.nan, np.nan))[0] for n in names]
+    out["gap_ci_high_s"] = [cis.get(n, (np.nan, np.nan))[1] for n in names]
     out["gap_max_s"] = g["gap_s"].max().reindex(names)
     out["vad_median_s"] = g["vad_s"].median().reindex(names)
     out["server_median_s"] = (
@@ -399,8 +478,74 @@ def summary(s: Any) -> pd.DataFrame:
         "pong_to_close_s",
     ):
         out[col] = tm[col]
+    rc = reconnects(s).set_index("session").reindex(names)
+    out["reconnects"] = rc["reconnects"].fillna(0).astype(int)
+    out["offline_s"] = rc["offline_s"]
+    for col in ("speed", "target", "usable", "unusable_reason"):
+        out[col] = info[col].astype(object) if col in info else np.nan
+    out["speed"] = out["speed"].astype(float)
+    out["usable"] = out["usable"].astype(bool)
     out = out.reset_index()
     return out[SUMMARY_COLUMNS]
+
+
+# What `medians` reports: the per-turn latency parts (pooled over the group's turns) and, per session,
+# the assessment's gaps and the phase durations.
+TURN_METRICS = ("gap_s", "vad_s", "server_created_s", "server_audio_s", "client_s")
+SESSION_METRICS = ("trigger_to_ack_s", "ack_to_summary_s", "report_s", "summary_to_goodbye_s")
+
+
+def medians(s: Any, *, by: Any = ("scenario", "mode"), confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """The median of every gap and phase duration per group, with its bootstrap confidence interval
+    (`median_ci`: percentile bootstrap in numpy, fixed seed).
+
+    One row per group and metric: the `by` columns (sessions-table columns: `scenario`, `mode`,
+    `speed`, `target`, ...), `metric`, `unit` (`turn` or `session`: what was resampled), `n`, `median`,
+    `ci_low`, `ci_high`. Per-turn latencies (`gap_s` and its parts) pool the group's turns, so their
+    interval is that of a turn drawn from these sessions (turns of one session are not independent:
+    read a narrow interval over few sessions with care); assessment gaps and phase durations
+    (`phase:<name>`) take one value per session.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    info = s.sessions.astype({"session": str})
+    missing = [c for c in by if c not in info.columns]
+    if missing:
+        raise ValueError(f"cannot group by {missing}: the sessions table has {list(info.columns)}")
+    keys = info.set_index("session")[by].astype(object)
+    turns = s.turns
+    per_turn = turns[turns["role"] == "interviewer"][["session", *TURN_METRICS]].assign(
+        session=lambda f: f["session"].astype(str)
+    )
+    per_session = assessment_gaps(s)[["session", *SESSION_METRICS]].assign(
+        session=lambda f: f["session"].astype(str)
+    )
+    phases = phase_durations(s)
+    phases.columns = [f"phase:{c}" for c in phases.columns]
+    per_session = per_session.merge(phases, left_on="session", right_index=True, how="left")
+    rows = []
+    for frame, unit in ((per_turn, "turn"), (per_session, "session")):
+        frame = frame.join(keys, on="session")
+        metrics = [c for c in frame.columns if c not in ("session", *by)]
+        for group, rows_of in frame.groupby(by, dropna=False, sort=True, observed=True):
+            group = group if isinstance(group, tuple) else (group,)
+            for metric in metrics:
+                values = rows_of[metric].to_numpy(dtype=float)
+                n = int(np.count_nonzero(~np.isnan(values)))
+                if not n:
+                    continue
+                median, low, high = median_ci(values, confidence=confidence)
+                rows.append(
+                    {
+                        **dict(zip(by, group, strict=True)),
+                        "metric": metric,
+                        "unit": unit,
+                        "n": n,
+                        "median": median,
+                        "ci_low": low,
+                        "ci_high": high,
+                    }
+                )
+    return pd.DataFrame(rows, columns=[*by, "metric", "unit", "n", "median", "ci_low", "ci_high"])
 
 
 def _ended_outcome(s: Any, names: list[str]) -> pd.Series:

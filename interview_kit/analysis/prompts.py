@@ -16,6 +16,8 @@ import itertools
 import json
 import logging
 import time
+import warnings
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,8 +52,11 @@ RESULT_COLUMNS = [
     "duration_s",
     "tokens",
     "model",
+    "stand_in",
     "error",
 ]
+# Assessors `offline_assessor` made: their scores come from the emulator's stand-in model.
+_STAND_INS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class TranscriptError(ValueError):
@@ -164,6 +169,7 @@ async def compare_prompts_async(
             "transcript": name,
             "repeat": repeat,
             "model": getattr(assessor, "model", None),
+            "stand_in": assessor in _STAND_INS,
             "error": None,
         }
         async with gate:
@@ -188,6 +194,7 @@ async def compare_prompts_async(
                     model=report.model or row["model"],
                     tokens=usage.get("total_tokens"),
                 )
+                row["stand_in"] = row["stand_in"] or str(row["model"]).startswith(STAND_IN_PREFIX)
             row["latency_s"] = time.monotonic() - started
         bar.update(1)
         if row["error"]:
@@ -236,7 +243,9 @@ def compare_prompts(
     """Run every prompt on every transcript (`repeats` times each) and return one row per call:
     `prompt`, `transcript`, `repeat`, `score_<criterion>` for each criterion, `overall`,
     `summary_words`, `strengths`/`concerns` (counts), `latency_s` (the call as the caller waited for it,
-    retries included), `duration_s` (the report's own), `tokens`, `model`, `error` (None on success).
+    retries included), `duration_s` (the report's own), `tokens`, `model` (what the server said answered:
+    `emulator-standin-...` offline), `stand_in` (True when the emulator's stand-in model scored: its
+    scores are not a language model's; `stand_in_note` says so in a line), `error` (None on success).
 
     `transcripts`: a folder, files, or a mapping name -> turns (see `load_transcripts`); `prompts`:
     shipped names, TOML paths or `AssessmentPrompt`s. Give an `assessor`, or `base_url`/`api_key` for an
@@ -277,7 +286,9 @@ def offline_assessor(model: str = "gpt-4o-mini", *, scenario: Any = "default") -
     from interview_kit.emulator import Emulator
 
     with Emulator.in_thread(scenario=scenario) as emu:
-        yield OpenAIAssessor(model, base_url=emu.base_url, api_key="offline")
+        assessor = OpenAIAssessor(model, base_url=emu.base_url, api_key="offline")
+        _STAND_INS.add(assessor)
+        yield assessor
 
 
 def score_columns(results: pd.DataFrame) -> list[str]:
@@ -363,3 +374,180 @@ def prompt_table(results: pd.DataFrame) -> pd.DataFrame:
         latency_median_s=("latency_s", "median"),
     )
     return info.join(means).reset_index()
+
+
+# The emulator names its stand-in chat model with this prefix (`interview_kit.emulator.chat`): scores
+# from it are deterministic stand-ins computed from the transcript, not a language model's judgement.
+STAND_IN_PREFIX = "emulator-standin-"
+
+
+def stand_in_models(results: pd.DataFrame) -> list[str]:
+    """The emulator stand-in models that scored any of `results` (empty when a real model did)."""
+    if "model" not in results:
+        return []
+    models = results["model"].dropna().astype(str).unique()
+    return sorted(m for m in models if m.startswith(STAND_IN_PREFIX))
+
+
+def stand_in_note(results: pd.DataFrame) -> str:
+    """A line to show beside any output of these results when they come from the emulator's stand-in
+    model ("" when they do not): its scores are made up from the transcript, not judged."""
+    models = stand_in_models(results)
+    if not models and not ("stand_in" in results and results["stand_in"].fillna(False).astype(bool).any()):
+        return ""
+    named = ", ".join(models) or "the emulator's stand-in model"
+    return f"scored by {named}: the emulator's stand-in, not a language model"
+
+
+AGREEMENT_COLUMNS = [
+    "criterion",
+    "between",
+    "raters",
+    "transcripts",
+    "alpha",
+    "alpha_low",
+    "alpha_high",
+    "icc",
+    "icc_low",
+    "icc_high",
+    "model",
+]
+ALPHA_RESAMPLES = 1000
+ALPHA_SEED = 20261203
+
+
+def krippendorff_alpha(ratings: np.ndarray, *, domain: Any = None) -> float:
+    """Krippendorff's alpha, ordinal, of a raters x units matrix (NaN = not rated), from the
+    `krippendorff` package; NaN when it is undefined (fewer than two values, or no pairable unit)."""
+    import krippendorff
+
+    data = np.asarray(ratings, dtype=float)
+    values = np.unique(data[~np.isnan(data)]) if domain is None else np.asarray(domain, dtype=float)
+    pairable = (np.sum(~np.isnan(data), axis=0) >= 2).sum()
+    if len(values) < 2 or pairable < 1:
+        return np.nan
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(
+                krippendorff.alpha(reliability_data=data, value_domain=values, level_of_measurement="ordinal")
+            )
+    except (ValueError, ZeroDivisionError):
+        return np.nan
+
+
+def alpha_ci(
+    ratings: np.ndarray, *, confidence: float = 0.95, resamples: int = ALPHA_RESAMPLES, seed: int = ALPHA_SEED
+) -> tuple[float, float, float]:
+    """(alpha, low, high): `krippendorff_alpha` and a percentile-bootstrap interval over the units
+    (transcripts resampled with replacement; numpy's generator seeded with `seed`; resamples where alpha
+    is undefined are skipped). The interval is NaN with fewer than three units."""
+    data = np.asarray(ratings, dtype=float)
+    domain = np.unique(data[~np.isnan(data)])
+    alpha = krippendorff_alpha(data, domain=domain)
+    units = data.shape[1]
+    if np.isnan(alpha) or units < 3:
+        return alpha, np.nan, np.nan
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN units
+        same = np.nanmax(data, axis=0) == np.nanmin(data, axis=0)
+    if alpha == 1.0 and bool(np.all(same | np.isnan(np.nanmax(data, axis=0)))):
+        return 1.0, 1.0, 1.0  # every unit rated alike: every resample agrees perfectly too
+    rng = np.random.default_rng(seed)
+    draws = [
+        krippendorff_alpha(data[:, rng.integers(0, units, units)], domain=domain) for _ in range(resamples)
+    ]
+    kept = np.array([d for d in draws if not np.isnan(d)])
+    if len(kept) < resamples / 2:
+        return alpha, np.nan, np.nan
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(kept, [tail, 1.0 - tail])
+    return alpha, float(low), float(high)
+
+
+def icc_2_1(ratings: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(icc, low, high): ICC(2,1) of a units x raters matrix (two-way random effects, absolute
+    agreement, single rater; Shrout & Fleiss 1979, McGraw & Wong's ICC(A,1)) with its F-based confidence
+    interval (the F quantiles from `scipy.stats.f`, as pingouin computes it). Units with a missing
+    rating are left out. NaN below two units or two raters; when the raters agree exactly (no error
+    variance) the ICC is 1 and the interval NaN."""
+    from scipy.stats import f as f_dist
+
+    y = np.asarray(ratings, dtype=float)
+    y = y[~np.isnan(y).any(axis=1)]
+    n, k = y.shape if y.ndim == 2 else (0, 0)
+    if n < 2 or k < 2:
+        return np.nan, np.nan, np.nan
+    grand = y.mean()
+    ss_rows = k * ((y.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((y.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((y - grand) ** 2).sum() - ss_rows - ss_cols
+    msr, msc = ss_rows / (n - 1), ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    if mse <= 1e-12:  # no error variance: perfect agreement, or raters apart by a constant offset
+        if msc <= 1e-12:
+            return (1.0, 1.0, 1.0) if msr > 0 else (np.nan, np.nan, np.nan)
+        return float(msr / (msr + k * msc / n)), np.nan, np.nan
+    icc = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    tail = (1.0 - confidence) / 2.0
+    fc = msc / mse
+    vn = (k - 1) * (n - 1) * (k * icc * fc + n * (1 + (k - 1) * icc) - k * icc) ** 2
+    vd = (n - 1) * k**2 * icc**2 * fc**2 + (n * (1 + (k - 1) * icc) - k * icc) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = vn / vd
+    if not np.isfinite(v) or v <= 0:  # the interval's degrees of freedom are undefined
+        return float(icc), np.nan, np.nan
+    f_up, f_low = f_dist.ppf(1 - tail, n - 1, v), f_dist.ppf(1 - tail, v, n - 1)
+    low = n * (msr - f_up * mse) / (f_up * (k * msc + (k * n - k - n) * mse) + n * msr)
+    high = n * (f_low * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_low * msr)
+    return float(icc), float(low), float(high)
+
+
+def _agreement_row(
+    criterion: str, between: str, table: pd.DataFrame, model: str, confidence: float, resamples: int
+) -> dict[str, Any]:
+    """Alpha and ICC of a transcripts x raters table (raters: prompts, or repeats of one prompt)."""
+    ratings = table.to_numpy(dtype=float)
+    alpha, a_low, a_high = alpha_ci(ratings.T, confidence=confidence, resamples=resamples)
+    icc, i_low, i_high = icc_2_1(ratings, confidence=confidence)
+    return {
+        "criterion": criterion.removeprefix("score_"),
+        "between": between,
+        "raters": table.shape[1],
+        "transcripts": int(table.notna().sum(axis=1).ge(2).sum()),
+        "alpha": alpha,
+        "alpha_low": a_low,
+        "alpha_high": a_high,
+        "icc": icc,
+        "icc_low": i_low,
+        "icc_high": i_high,
+        "model": model,
+    }
+
+
+def agreement(
+    results: pd.DataFrame, *, confidence: float = 0.95, resamples: int = ALPHA_RESAMPLES
+) -> pd.DataFrame:
+    """Per criterion (and `overall`): how far the prompts agree with each other (raters = prompts, each
+    prompt's score on a transcript the mean over its repeats; `between` = `prompts`), and how far each
+    prompt agrees with itself across repeats (raters = repeats; `between` = `repeats of <prompt>`).
+
+    Each row has Krippendorff's alpha (ordinal, `krippendorff` package) with a bootstrap interval over
+    transcripts (`alpha_ci`), and ICC(2,1) with its F-based interval (`icc_2_1`); `confidence` is the
+    intervals' level (0.95), `resamples` the alpha bootstrap's. `model` names who scored (the
+    emulator's stand-in, when it was: see `stand_in_note`). Failed calls are left out. Values near 1
+    mean agreement; 0, none beyond chance."""
+    ok = results[results["error"].isna()] if "error" in results else results
+    models = ", ".join(sorted(ok["model"].dropna().astype(str).unique())) if "model" in ok else ""
+    rows = []
+    for criterion in _criteria(results):
+        means = ok.groupby(["transcript", "prompt"])[criterion].mean().unstack("prompt")
+        if means.shape[1] >= 2 and means.notna().sum().sum():
+            rows.append(_agreement_row(criterion, "prompts", means, models, confidence, resamples))
+        for prompt, calls in ok.groupby("prompt"):
+            repeats = calls.pivot_table(
+                index="transcript", columns="repeat", values=criterion, aggfunc="mean"
+            )
+            if repeats.shape[1] >= 2 and repeats.notna().sum().sum():
+                between = f"repeats of {prompt}"
+                rows.append(_agreement_row(criterion, between, repeats, models, confidence, resamples))
+    return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)

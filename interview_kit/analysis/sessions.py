@@ -15,7 +15,14 @@ from typing import Any
 import pandas as pd
 
 from interview_kit.analysis import metrics, tables
+from interview_kit.analysis.audio_gaps import add_audio_gaps
 from interview_kit.analysis.session_folder import META_COLUMNS, FolderFiles, LoadProblem
+from interview_kit.analysis.usable import LeftOut, RunFacts, run_speed, run_target, unusable_reason
+from interview_kit.records import Rec
+
+# What the sessions table adds to the session.json fields: the run's conditions and whether it can be
+# compared with real-time interviews (`usable`; see `interview_kit.analysis.usable`).
+CONDITION_COLUMNS = ("mode", "speed", "target", "usable", "unusable_reason")
 
 
 class _Frames:
@@ -42,19 +49,64 @@ class _Frames:
 
     @cached_property
     def sessions(self) -> pd.DataFrame:
-        """One row per session: `session`, `folder`, and the headline fields of `session.json`."""
+        """One row per session: `session`, `folder`, the headline fields of `session.json`, and the run's
+        conditions: `mode` (the assessment mode), `speed`, `target` (`emulator`, `hosted`, or the URL),
+        `usable` and `unusable_reason` (see `interview_kit.analysis.usable`)."""
         rows = []
+        facts = self.facts
         for f in self._files:
             meta = f.meta
             row = {"session": f.name, "folder": str(f.path)}
             row.update({k: meta.get(k) for k in META_COLUMNS})
+            row["outcome"] = row["outcome"] or (facts[f.name].ended_outcome if f.name in facts else None)
             row["prompt"] = (f.report or {}).get("prompt")
+            reason = unusable_reason(meta, facts.get(f.name))
+            row.update(
+                mode=meta.get("assessment_mode"),
+                speed=run_speed(meta),
+                target=run_target(meta),
+                usable=reason is None,
+                unusable_reason=reason,
+            )
             rows.append(row)
-        frame = pd.DataFrame(rows, columns=["session", "folder", *META_COLUMNS, "prompt"])
+        frame = pd.DataFrame(rows, columns=["session", "folder", *META_COLUMNS, "prompt", *CONDITION_COLUMNS])
         frame["close_code"] = pd.to_numeric(frame["close_code"], errors="coerce").astype("Int64")
-        for col in ("session", "scenario", "assessment_mode", "outcome"):
+        frame["speed"] = frame["speed"].astype(float)
+        frame["usable"] = frame["usable"].astype(bool)
+        for col in ("session", "scenario", "assessment_mode", "outcome", "mode", "target"):
             frame[col] = frame[col].astype("category")
         return frame
+
+    @cached_property
+    def facts(self) -> dict[str, RunFacts]:
+        """Session name -> what its event log says about the run (`usable.RunFacts`), from the few lines
+        that tell it (one vectorised pass picks them out of millions)."""
+        events = self.events
+        wanted = (Rec.RESPONSE_CREATED, Rec.TRIGGER, Rec.PHASE, Rec.SESSION_ENDED)
+        few = events.loc[events["type"].isin(list(wanted)), ["session", "type", "data"]]
+        answered: set[str] = set()
+        triggered: set[str] = set()
+        phases: dict[str, set[str]] = {}
+        outcomes: dict[str, str] = {}
+        for name, ty, d in zip(few["session"].astype(str), few["type"], few["data"], strict=True):
+            d = d if isinstance(d, dict) else {}
+            if ty == Rec.RESPONSE_CREATED:
+                answered.add(name)
+            elif ty == Rec.TRIGGER:
+                triggered.add(name)
+            elif ty == Rec.PHASE:
+                phases.setdefault(name, set()).update(str(d[k]) for k in ("from", "to") if d.get(k))
+            elif isinstance(d.get("outcome"), str):
+                outcomes[name] = d["outcome"]
+        return {
+            f.name: RunFacts(
+                answered=f.name in answered,
+                triggered=f.name in triggered,
+                phases=frozenset(phases.get(f.name, ())),
+                ended_outcome=outcomes.get(f.name),
+            )
+            for f in self._files
+        }
 
     @cached_property
     def parts(self) -> tables.EventParts:
@@ -82,7 +134,13 @@ class _Frames:
         gap_key = gaps["session"].astype(str) + "\x00" + gaps["response_id"].astype(str)
         for col in ("speech_end", "vad_s", "server_created_s", "server_audio_s", "client_s", "gap_s"):
             turns[col] = key.map(dict(zip(gap_key, gaps[col], strict=True))).astype(float)
-        return turns
+        # `gap_audio_s`: the same silence measured from the recorded audio (NaN without a recording)
+        return add_audio_gaps(turns, {f.name: f.path for f in self._files})
+
+    @cached_property
+    def connections(self) -> pd.DataFrame:
+        """One row per connection (a reconnect starts a new one); see `tables.connections_table`."""
+        return tables.connections_table(self.parts.ctrl)
 
     @cached_property
     def pings(self) -> pd.DataFrame:
@@ -97,6 +155,11 @@ class _Frames:
     def summary(self) -> pd.DataFrame:
         """One row per session with the headline figures; see `metrics.summary`."""
         return metrics.summary(self)
+
+    def medians(self, by: Any = ("scenario", "mode")) -> pd.DataFrame:
+        """Every gap and phase duration's median per group, with a bootstrap 95 % interval; see
+        `metrics.medians`."""
+        return metrics.medians(self, by=by)
 
 
 class Session(_Frames):
@@ -135,14 +198,20 @@ class Session(_Frames):
 
 
 class Sessions(_Frames):
-    """Many loaded sessions stacked with a `session` column; `errors` lists the folders skipped."""
+    """Many loaded sessions stacked with a `session` column; `errors` lists the folders skipped, and
+    `left_out` the sessions left out as unusable (`usable_only`), with why."""
 
     def __init__(
-        self, events: pd.DataFrame, files: Sequence[FolderFiles], errors: Sequence[LoadProblem] = ()
+        self,
+        events: pd.DataFrame,
+        files: Sequence[FolderFiles],
+        errors: Sequence[LoadProblem] = (),
+        left_out: LeftOut | None = None,
     ) -> None:
         self.events = events
         self._files = list(files)
         self.errors: list[LoadProblem] = list(errors)
+        self.left_out: LeftOut = left_out if left_out is not None else LeftOut(total=len(self._files))
 
     @property
     def names(self) -> list[str]:
@@ -170,22 +239,69 @@ class Sessions(_Frames):
         return {str(k): v for k, v in self.events.groupby("session", observed=True).indices.items()}
 
     def select(self, names: Sequence[str] | None = None, **equals: Any) -> Sessions:
-        """The sessions whose `session.json` fields equal the given values (a list means any of them),
-        e.g. ``select(scenario="slow-report", assessment_mode=["overlap", "after-ack"])``."""
+        """The sessions whose `session.json` fields, or the run's conditions of the sessions table
+        (`mode`, `speed`, `target`, `usable`), equal the given values (a list means any of them), e.g.
+        ``select(scenario="slow-report", mode=["overlap", "after-ack"])``."""
+        wanted = [k for k in equals if k in CONDITION_COLUMNS]
+        table = self.sessions.astype({"session": str}).set_index("session") if wanted else None
         chosen = []
         for f in self._files:
             if names is not None and f.name not in names:
                 continue
-            if all(_matches(f.meta.get(k), v) for k, v in equals.items()):
+            row = table.loc[f.name] if table is not None else None
+            if all(
+                _matches(row[k] if row is not None and k in wanted else f.meta.get(k), v)
+                for k, v in equals.items()
+            ):
                 chosen.append(f)
         keep = [f.name for f in chosen]
         events = self.events[self.events["session"].isin(keep)].reset_index(drop=True)
         events["session"] = events["session"].cat.set_categories(keep)
-        return Sessions(events, chosen, self.errors)
+        left = self.left_out
+        matching = {  # the left-out sessions this selection would have taken
+            name: why
+            for name, why in left.reasons.items()
+            if (names is None or name in names)
+            and all(_matches(_condition(left.metas.get(name, {}), k), v) for k, v in equals.items())
+        }
+        left_out = LeftOut(len(chosen) + len(matching), matching, {n: left.metas[n] for n in matching})
+        return Sessions(events, chosen, self.errors, left_out)
+
+    def usable_only(self, where: str = "sessions") -> Sessions:
+        """These sessions without the unusable ones (`sessions.usable` False: sped up, unfinished, a
+        start-up failure, or never assessed), with `left_out` saying how many and why (also logged,
+        naming `where`). Returns `self` when every session is usable."""
+        table = self.sessions
+        bad = table[~table["usable"]]
+        if bad.empty:
+            return self
+        names = set(bad["session"].astype(str))
+        reasons = {
+            **self.left_out.reasons,
+            **dict(zip(bad["session"].astype(str), bad["unusable_reason"], strict=True)),
+        }
+        metas = {**self.left_out.metas, **{f.name: f.meta for f in self._files if f.name in names}}
+        keep = [f.name for f in self._files if f.name not in names]
+        chosen = self.select(names=keep)
+        chosen.left_out = LeftOut(self.left_out.total, reasons, metas)
+        chosen.left_out.log(where)
+        return chosen
 
     def __repr__(self) -> str:
         skipped = f", {len(self.errors)} skipped" if self.errors else ""
-        return f"<Sessions: {len(self)} sessions, {len(self.events)} events{skipped}>"
+        left = f", {len(self.left_out)} left out as unusable" if self.left_out.reasons else ""
+        return f"<Sessions: {len(self)} sessions, {len(self.events)} events{skipped}{left}>"
+
+
+def _condition(meta: Any, key: str) -> Any:
+    """A session.json field, or a run condition of the sessions table, of a session left out as unusable."""
+    derived = {
+        "mode": lambda m: m.get("assessment_mode"),
+        "speed": run_speed,
+        "target": run_target,
+        "usable": lambda m: False,
+    }
+    return derived[key](meta) if key in derived else meta.get(key)
 
 
 def _matches(value: Any, wanted: Any) -> bool:

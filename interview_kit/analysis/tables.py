@@ -253,6 +253,128 @@ def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd
     return frame.reset_index(drop=True)
 
 
+def resume_offset_ms(data: Mapping[str, Any], previous_ms: float) -> float:
+    """The input-stream position (ms) at which a resumed connection's audio positions start: the
+    `audio_offset_ms` of a `connection.resumed` line (the previous offset when it has none)."""
+    offset = _num(data.get("audio_offset_ms"))
+    return previous_ms if np.isnan(offset) else offset
+
+
+CONNECTION_TYPES = (
+    Rec.CONNECTION_OPENED,
+    Rec.CONNECTION_CLOSED,
+    Rec.CONNECTION_LOST,
+    Rec.CONNECTION_RECONNECTING,
+    Rec.CONNECTION_RESUMED,
+)
+CONNECTION_COLUMNS = [
+    "session",
+    "connection",
+    "opened",
+    "closed",
+    "close_code",
+    "close_reason",
+    "close_by",
+    "lost",
+    "planned",
+    "lost_phase",
+    "attempts",
+    "offline_from",
+    "offline_s",
+    "resumed",
+    "items_replayed",
+    "audio_offset_ms",
+]
+
+
+def connections_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per connection of each session (a reconnect starts a new one), numbered from 0.
+
+    Bounding lines (`local`): `connection.opened` (`opened`); the first `connection.lost` or
+    `connection.closed` after it (`closed`, `close_code`, `close_reason`, `close_by`; `lost` when the
+    close was unexpected or a planned move to a new session, `planned`, `lost_phase` from `data.phase`);
+    `connection.reconnecting` lines before the next open (`attempts`); `connection.resumed` after it
+    (`resumed`, `items_replayed`, `audio_offset_ms`). A connection left on purpose (a planned move, e.g.
+    before the session expires) may close after its successor opened: that late close is its own. The
+    offline gap before a connection runs from the previous connection's close (`offline_from`) to its
+    resume (else its open): `offline_s`, or the resume's own `data.offline_s` when it has one. The
+    first connection has no gap (NaN).
+    """
+    lines = events[events["type"].isin(list(CONNECTION_TYPES))]
+    rows: list[dict[str, Any]] = []
+    for name, ev in by_session(lines):
+        mine: list[dict[str, Any]] = []
+        attempts = 0
+        down = np.nan  # when the previous connection went down
+        moving: dict[str, Any] | None = None  # a connection left on purpose whose close has not come
+        for t, ty, d in zip(ev["t"], ev["type"], ev["data"], strict=True):
+            d = _data(d)
+            current = mine[-1] if mine else None
+            if ty == Rec.CONNECTION_OPENED:
+                mine.append(
+                    {
+                        "session": name,
+                        "connection": len(mine),
+                        "opened": t,
+                        "closed": np.nan,
+                        "close_code": pd.NA,
+                        "close_reason": None,
+                        "close_by": None,
+                        "lost": False,
+                        "planned": False,
+                        "lost_phase": None,
+                        "attempts": attempts,
+                        "offline_from": down if mine else np.nan,
+                        "offline_s": t - down if mine and not np.isnan(down) else np.nan,
+                        "resumed": np.nan,
+                        "items_replayed": pd.NA,
+                        "audio_offset_ms": np.nan,
+                    }
+                )
+                attempts = 0
+            elif ty == Rec.CONNECTION_RECONNECTING:
+                attempts += 1
+            elif current is None:
+                continue
+            elif ty in (Rec.CONNECTION_LOST, Rec.CONNECTION_CLOSED):
+                if ty == Rec.CONNECTION_CLOSED and moving is not None:
+                    current, moving = moving, None  # the late close of a connection moved away from
+                if ty == Rec.CONNECTION_LOST:
+                    current["lost"] = True
+                    current["planned"] = bool(d.get("planned", False))
+                    current["lost_phase"] = d.get("phase")
+                    if current["planned"] and np.isnan(current["closed"]):
+                        moving = current  # still open: its close comes later, maybe after the next open
+                if np.isnan(current["closed"]):
+                    current["closed"] = t
+                    down = t if ty == Rec.CONNECTION_LOST or not current["planned"] else down
+                    code = d.get("code")
+                    current["close_code"] = (
+                        code if isinstance(code, int) and not isinstance(code, bool) else pd.NA
+                    )
+                    current["close_reason"] = d.get("reason")
+                    current["close_by"] = d.get("by")
+            elif ty == Rec.CONNECTION_RESUMED:
+                current["resumed"] = t
+                replayed = d.get("items_replayed")
+                current["items_replayed"] = replayed if isinstance(replayed, int) else pd.NA
+                current["audio_offset_ms"] = resume_offset_ms(d, np.nan)
+                offline = _num(d.get("offline_s"))
+                if current["connection"] > 0:
+                    current["offline_s"] = offline if not np.isnan(offline) else t - current["offline_from"]
+        rows.extend(mine)
+    frame = pd.DataFrame(rows, columns=CONNECTION_COLUMNS)
+    for col in ("close_code", "items_replayed"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    for col in ("opened", "closed", "offline_from", "offline_s", "resumed", "audio_offset_ms"):
+        frame[col] = frame[col].astype(float)
+    frame["attempts"] = frame["attempts"].astype(int)
+    for col in ("lost", "planned"):
+        frame[col] = frame[col].astype(bool)
+    frame["session"] = frame["session"].astype("category")
+    return frame.reset_index(drop=True)
+
+
 def first_audio_times(events: pd.DataFrame) -> dict[tuple[str, str], float]:
     """(session, response_id) -> t of the response's first `response.output_audio.delta`."""
     deltas = events.loc[events["type"] == Rec.AUDIO_DELTA, ["session", "response_id", "t"]]
@@ -354,13 +476,19 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
     audio_start_ms + prefix to audio_end_ms - silence (`vad_padding.VadWindow`, shared with the live
     panel), with both settings read from the latest `session.update`/`session.updated` before the segment
     (0 when the log has none). `start`/`end` are those positions on the session clock (`AudioClock`);
-    `detected`/`stopped` when the events arrived.
+    `detected`/`stopped` when the events arrived. After a reconnect the server counts positions from 0
+    on the new connection: the `audio_offset_ms` of the latest `connection.resumed` before a segment is
+    added to map them onto the session's input stream (`resume_offset_ms`).
     """
     vad = VadWindow()
+    offset_ms = 0.0  # where the current connection's positions start in the session's input stream
     segments: dict[str, dict[str, Any]] = {}
     for t, ty, iid, d in zip(ev["t"], ev["type"], ev["item_id"], ev["data"], strict=True):
         d = _data(d)
         if vad.follow(ty, d):
+            continue
+        if ty == Rec.CONNECTION_RESUMED:
+            offset_ms = resume_offset_ms(d, offset_ms)
             continue
         iid = d.get("item_id") or iid
         if not isinstance(iid, str):
@@ -368,7 +496,7 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
         if ty == Rec.SPEECH_STARTED:
             segments[iid] = {
                 "item_id": iid,
-                "start": clock.to_t(name, vad.speech_start_ms(_num(d.get("audio_start_ms")))),
+                "start": clock.to_t(name, offset_ms + vad.speech_start_ms(_num(d.get("audio_start_ms")))),
                 "end": np.nan,
                 "detected": t,
                 "stopped": np.nan,
@@ -380,7 +508,7 @@ def speech_segments(name: str, ev: pd.DataFrame, clock: AudioClock) -> dict[str,
                 iid, {"item_id": iid, "start": np.nan, "detected": np.nan, "prefix_ms": vad.prefix_ms}
             )
             segment.update(
-                end=clock.to_t(name, vad.speech_end_ms(_num(d.get("audio_end_ms")))),
+                end=clock.to_t(name, offset_ms + vad.speech_end_ms(_num(d.get("audio_end_ms")))),
                 stopped=t,
                 silence_ms=vad.silence_ms,
             )

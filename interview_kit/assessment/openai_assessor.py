@@ -78,7 +78,10 @@ class OpenAIAssessor(Assessor):
 
     Retries (up to `max_retries` more attempts) on 429, 5xx, connection errors, timeouts and malformed
     answers, waiting ``backoff * 2**attempt`` seconds or what ``Retry-After`` asks (capped at 30 s).
-    Other errors (400, 401, 404...) fail at once. The SDK's own retries are off.
+    Other errors (400, 401, 404...) fail at once. The SDK's own retries are off. With a `budget` (the
+    seconds the whole call may take: the session's report budget), a server that asks to be left alone
+    for longer than what is left of it fails the call at once, naming why ("rate limited (HTTP 429,
+    Retry-After 30 s) longer than the report budget (15 s)"), instead of waiting into a plain timeout.
 
     `temperature` is used when the prompt sets none (None: none sent); either is sent only to a model
     that takes sampling parameters (`wire_types.chat_model_rule`). A prompt's temperature that the
@@ -98,15 +101,17 @@ class OpenAIAssessor(Assessor):
         backoff: float = 0.5,
         temperature: float | None = DEFAULT_TEMPERATURE,
         sleep: Callable[[float], None] = time.sleep,
+        budget: float | None = None,
     ) -> None:
-        if max_retries < 0 or backoff < 0 or timeout <= 0:
-            raise ValueError("max_retries and backoff must be >= 0 and timeout > 0")
+        if max_retries < 0 or backoff < 0 or timeout <= 0 or (budget is not None and budget <= 0):
+            raise ValueError("max_retries and backoff must be >= 0, timeout and budget > 0")
         self.model = model
         self.base_url = base_url
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.temperature = temperature
+        self.budget = budget
         self._sleep = sleep  # the sync path's wait between attempts (the async path awaits asyncio.sleep)
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.attempts: list[str] = []  # outcome of each attempt of the last call ("ok", "429", ...)
@@ -120,7 +125,7 @@ class OpenAIAssessor(Assessor):
         import openai
 
         request, attempts = self._begin(turns, prompt)
-        with openai.OpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
+        with openai.OpenAI(api_key=self._key(), base_url=self._url(), timeout=self.timeout,
                            max_retries=0) as client:
             return drive_sync(attempts, lambda: client.chat.completions.create(**request), self._sleep)
 
@@ -128,7 +133,7 @@ class OpenAIAssessor(Assessor):
         import openai
 
         request, attempts = self._begin(turns, prompt)
-        async with openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
+        async with openai.AsyncOpenAI(api_key=self._key(), base_url=self._url(), timeout=self.timeout,
                                       max_retries=0) as client:
             return await drive_async(attempts, lambda: client.chat.completions.create(**request),
                                      asyncio.sleep)
@@ -153,20 +158,27 @@ class OpenAIAssessor(Assessor):
             except AssessmentError:
                 raise
             except Exception as exc:
-                yield Wait(self._after_failure(exc, attempt))
+                yield Wait(self._after_failure(exc, attempt, started))
                 continue
             self.attempts.append("ok")
             return self._report(answer, prompt, completion, started)
         raise AssertionError("unreachable")
 
-    def _after_failure(self, exc: BaseException, attempt: int) -> float:
+    def _after_failure(self, exc: BaseException, attempt: int, started: float) -> float:
         """Record failed attempt number `attempt` (from 0); return the seconds to wait before the next
-        one, or raise the `AssessmentError` that ends the call (not retryable, or no retries left)."""
+        one, or raise the `AssessmentError` that ends the call (not retryable, no retries left, or a
+        server asking for a wait longer than what is left of the budget)."""
         label, wait = self._classify(exc, attempt)
         self.attempts.append(label)
+        failed = f"assessment with {self.model} failed after {attempt + 1} attempt(s)"
         if wait is None or attempt == self.max_retries:
-            raise AssessmentError(f"assessment with {self.model} failed after {attempt + 1} attempt(s): "
-                                  f"{self._describe(exc)}") from None
+            raise AssessmentError(f"{failed}: {self._describe(exc)}") from None
+        asked = self._asked_wait(exc)
+        left = None if self.budget is None else self.budget - (time.monotonic() - started)
+        if asked is not None and left is not None and wait > left:
+            why = "rate limited" if label == "429" else "server error"
+            raise AssessmentError(f"{failed}: {why} (HTTP {label}, Retry-After {asked:g} s) longer than the "
+                                  f"report budget ({self.budget:g} s)") from None
         log.info("assessment attempt %d failed (%s); retry in %.2f s", attempt + 1, label, wait)
         return wait
 
@@ -188,6 +200,17 @@ class OpenAIAssessor(Assessor):
                 return str(status), min(MAX_BACKOFF, asked) if asked is not None else backoff
             return str(status), None
         return type(exc).__name__, None
+
+    @staticmethod
+    def _asked_wait(exc: BaseException) -> float | None:
+        """The seconds a 429/5xx answer asked us to wait (``Retry-After``), if it asked."""
+        response = getattr(exc, "response", None)
+        return retry_after_seconds(getattr(response, "headers", None)) if response is not None else None
+
+    def _url(self) -> str | None:
+        """The base URL connected to: without ``user:password@``, whose Basic header the HTTP client
+        would put in place of the key's Bearer one (the key wins, as on the realtime connection)."""
+        return strip_userinfo(self.base_url) if self.base_url else None
 
     # -- request and answer --------------------------------------------------------------------------
     def _key(self) -> str:

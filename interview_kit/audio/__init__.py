@@ -13,6 +13,7 @@ One concern a module:
 - `inputs`: `AudioInput`, `SilenceInput`, `FileInput`, `ScriptedVoiceInput`, `MicrophoneInput`
 - `devices`: the sound card boundary: `check_output_device`, `check_input_device`, `AudioDeviceError`
 - `wav`: reading audio files (`read_pcm_file`), writing what was heard (`HeardAudioWav`)
+- `recorder`: both sides of a session as WAVs in its folder, on the session clock (`SessionRecorder`)
 
 Names are imported lazily, on first use: ``from interview_kit.audio.format import SAMPLE_RATE`` (from
 the pure core, say) loads the format and nothing else.
@@ -34,6 +35,7 @@ _EXPORTS = {
     # tracker
     "PlaybackEvent": "interview_kit.audio.tracker",
     "PlaybackTracker": "interview_kit.audio.tracker",
+    "PlaybackTap": "interview_kit.audio.tracker",
     "PLAYBACK_STARTED": "interview_kit.audio.tracker",
     "PLAYBACK_ENDED": "interview_kit.audio.tracker",
     # outputs
@@ -58,6 +60,12 @@ _EXPORTS = {
     "AudioFormatError": "interview_kit.audio.wav",
     "read_pcm_file": "interview_kit.audio.wav",
     "HeardAudioWav": "interview_kit.audio.wav",
+    # recorder
+    "SessionRecorder": "interview_kit.audio.recorder",
+    "RecordingBacklogError": "interview_kit.audio.recorder",
+    "RecordingSpaceError": "interview_kit.audio.recorder",
+    "read_track": "interview_kit.audio.recorder",
+    "track_data": "interview_kit.audio.recorder",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -67,6 +67,10 @@ class AudioInput:
     `chunks()` yields forever until `close()`. While `muted`, silence of the same length is yielded in
     place of the audio (the source still advances). `position_ms` is the input stream position: ms of
     audio yielded so far, the clock the server's ``audio_start_ms`` / ``audio_end_ms`` count in.
+    `tap(chunk)`, when set, is called with each chunk just before it is yielded (to be sent): the
+    session recorder's candidate track. `origin`: the clock time of stream position 0 (when `chunks()`
+    began; None before, or for a device that does not say), so that position p was recorded at
+    origin + p / speed.
     """
 
     def __init__(self, *, speed: float = 1.0, chunk_ms: int = DEFAULT_CHUNK_MS,
@@ -82,6 +86,8 @@ class AudioInput:
         self._clock = clock
         self._samples_yielded = 0
         self._closed = False
+        self.tap: Callable[[bytes], None] | None = None
+        self.origin: float | None = None
 
     @property
     def position_ms(self) -> float:
@@ -100,10 +106,19 @@ class AudioInput:
         """The next `nbytes` of audio (subclasses); called on the loop just before the chunk is yielded."""
         return bytes(nbytes)
 
+    def _tapped(self, chunk: bytes) -> bytes:
+        """`chunk`, after telling the `tap` (whose failure never stops the input)."""
+        if self.tap is not None:
+            try:
+                self.tap(chunk)
+            except Exception:
+                log.exception("the input's tap raised")
+        return chunk
+
     async def chunks(self) -> AsyncIterator[bytes]:
         nbytes = self.chunk_samples * BYTES_PER_SAMPLE
         period = self.chunk_ms / 1000 / self.speed
-        origin = self._clock()
+        origin = self.origin = self._clock()
         k = 0
         while not self._closed:
             k += 1
@@ -114,7 +129,7 @@ class AudioInput:
                 break
             chunk = self._read(nbytes)
             self._samples_yielded += self.chunk_samples
-            yield bytes(nbytes) if self.muted else chunk
+            yield self._tapped(bytes(nbytes) if self.muted else chunk)
 
 
 class SilenceInput(AudioInput):
@@ -284,6 +299,6 @@ class MicrophoneInput(AudioInput):
                 while len(buf) >= nbytes and not self._closed:
                     chunk, buf = bytes(buf[:nbytes]), buf[nbytes:]
                     self._samples_yielded += self.chunk_samples
-                    yield bytes(nbytes) if self.muted else chunk
+                    yield self._tapped(bytes(nbytes) if self.muted else chunk)
         finally:
             self.close()

@@ -124,7 +124,7 @@ class VirtualOutput(AudioOutput):
             return
         start = max(self._cursor, self._clock())
         self.tracker.queued(response_id, n)
-        self.tracker.played(response_id, n, start)
+        self.tracker.played(response_id, n, start, pcm)
         self._cursor = start + n / self.tracker.rate
         if self._recording is not None:
             self._recording.schedule(start, pcm[: n * BYTES_PER_SAMPLE])
@@ -216,7 +216,8 @@ class SpeakerOutput(AudioOutput):
             log.debug("audio output status: %s", status)
         want = frames * BYTES_PER_SAMPLE
         heard_at = self._clock() + self.device_latency()
-        handed: list[tuple[str, int, int]] = []  # (response id, samples, offset in samples)
+        handed: list[tuple[str, int, int, bytes | None]] = []  # (response id, samples, offset, audio)
+        tapped = self.tracker.tap is not None
         filled = 0
         with self._lock:
             while filled < want and self._chunks:
@@ -224,15 +225,16 @@ class SpeakerOutput(AudioOutput):
                 rid, view, offset = chunk
                 take = min(want - filled, len(view) - offset)
                 outdata[filled: filled + take] = view[offset: offset + take]
-                handed.append((rid, take // BYTES_PER_SAMPLE, filled // BYTES_PER_SAMPLE))
+                handed.append((rid, take // BYTES_PER_SAMPLE, filled // BYTES_PER_SAMPLE,
+                               bytes(view[offset: offset + take]) if tapped else None))
                 filled += take
                 chunk[2] = offset + take
                 if chunk[2] >= len(view):
                     self._chunks.popleft()
         if filled < want:
             outdata[filled:want] = bytes(want - filled)
-        for rid, n, offset in handed:
-            self.tracker.played(rid, n, heard_at + offset / SAMPLE_RATE)
+        for rid, n, offset, pcm in handed:
+            self.tracker.played(rid, n, heard_at + offset / SAMPLE_RATE, pcm)
 
     def interrupt(self) -> tuple[str | None, int]:
         with self._lock:

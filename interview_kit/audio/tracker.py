@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from interview_kit.audio.format import SAMPLE_RATE, samples_to_ms
 from interview_kit.records import Rec
@@ -23,6 +24,16 @@ log = logging.getLogger(__name__)
 
 #: ``on_event(kind, response_id, t, info)``, called on the asyncio loop; `t` is ``time.monotonic()``.
 PlaybackEvent = Callable[[str, str, float, dict], None]
+
+
+class PlaybackTap(Protocol):
+    """Told the audio itself as it is heard (the session recorder): `heard` when the output hands a
+    response's samples over with the moment the first is heard (from the device thread for a sound
+    card), `cut` when a response stops being heard at `at` (its audio after that never is)."""
+
+    def heard(self, rid: str, pcm: bytes, at: float) -> None: ...
+
+    def cut(self, rid: str, at: float) -> None: ...
 
 PLAYBACK_STARTED = Rec.PLAYBACK_STARTED
 PLAYBACK_ENDED = Rec.PLAYBACK_ENDED
@@ -78,6 +89,7 @@ class PlaybackTracker:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         self.on_event = on_event
+        self.tap: PlaybackTap | None = None  # told the audio heard and the cuts (the session recorder)
         self.rate = SAMPLE_RATE * speed  # samples heard per clock second
         self._loop = loop
         self._clock = clock
@@ -101,8 +113,9 @@ class PlaybackTracker:
             if r.ended_at is None:
                 r.queued += n
 
-    def played(self, rid: str, n: int, at: float) -> None:
-        """`n` samples of `rid` were handed to the output; the first of them is heard at clock time `at`."""
+    def played(self, rid: str, n: int, at: float, pcm: bytes | None = None) -> None:
+        """`n` samples of `rid` were handed to the output; the first of them is heard at clock time `at`.
+        `pcm`: those samples, for the `tap` (outputs pass them; nothing is copied without a tap)."""
         if n <= 0:
             return
         with self._lock:
@@ -116,6 +129,9 @@ class PlaybackTracker:
             r.queued = max(r.queued, r.handed)
             r.last_end = at + n / self.rate
             self._maybe_end(r)
+        tap = self.tap
+        if tap is not None and pcm:
+            tap.heard(rid, pcm, at)
         self._kick()
 
     def finished(self, rid: str) -> None:
@@ -146,6 +162,9 @@ class PlaybackTracker:
             self._push(at, PLAYBACK_ENDED, rid, {"played_ms": r.played_ms, "truncated": True})
             with contextlib.suppress(ValueError):
                 self._active.remove(rid)
+        tap = self.tap
+        if tap is not None:
+            tap.cut(rid, at)
         self._kick()
         return r.played_ms
 
