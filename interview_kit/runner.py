@@ -56,6 +56,10 @@ def _print_progress(record: Mapping[str, Any]) -> None:
     elif record.get("type") == Rec.TRIGGER:
         source = record.get("data", {}).get("source")
         print(f"{record['t']:8.2f}s  assessment triggered by {source}", flush=True)
+    elif record.get("type") == Rec.CONNECTION_RESUMED:
+        data = record.get("data", {})
+        print(f"{record['t']:8.2f}s  resumed on a new connection after {data.get('offline_s', 0):.2f} s "
+              f"offline ({data.get('items_replayed', 0)} items replayed)", flush=True)
 
 
 @contextlib.contextmanager
@@ -105,9 +109,12 @@ def _summary_table(result: Any) -> str:
         ("outcome", result.outcome),
         ("close", f"{result.close_code} {result.close_reason or ''}".strip()),
         ("trigger", result.trigger_source or "-"),
+        ("reconnects", f"{result.reconnects} ({result.offline_s:.2f} s offline)"),
         ("longest stall", f"{result.longest_stall_ms:.1f} ms"),
         ("report time", "-" if result.report_duration_s is None else f"{result.report_duration_s:.2f} s"),
     ]
+    if result.not_heard:
+        rows.append(("not heard", ", ".join(result.not_heard) + " (given up on: timed out)"))
     if result.report_error:
         rows.append(("report error", result.report_error[:100]))
     rtts = [r for r in result.ping_rtts_ms if r is not None]
@@ -145,6 +152,13 @@ def add_arguments_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key-env", default=None,
                         help="with --base-url: environment variable holding its API key "
                              "(default: OPENAI_API_KEY)")
+    _add_no_reconnect(parser)
+
+
+def _add_no_reconnect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
+                        help="end the interview when the connection is lost, instead of resuming it on a "
+                             "new one (blocking mode never reconnects)")
 
 
 def demo_main(args: argparse.Namespace) -> int:
@@ -158,7 +172,7 @@ def demo_main(args: argparse.Namespace) -> int:
 
     # the assessor is the session's default: OpenAIAssessor on the emulator's (or the server's) chat endpoint
     settings = _chosen(out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt,
-                       base_url=args.base_url, api_key_env=args.api_key_env)
+                       base_url=args.base_url, api_key_env=args.api_key_env, reconnect=args.reconnect)
     built_in = args.base_url is None
     if built_in and args.api_key_env is not None:
         print("error: --api-key-env goes with --base-url (the built-in emulator needs no key)",
@@ -183,6 +197,7 @@ def add_arguments_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="sessions folder (default: data/sessions)")
     parser.add_argument("--assessment-mode", choices=ASSESSMENT_MODES, default=None)
     parser.add_argument("--prompt", default=None, help="assessment prompt name or file")
+    _add_no_reconnect(parser)
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -196,7 +211,8 @@ def run_main(args: argparse.Namespace) -> int:
         print("interviewing: speak when the interviewer has asked; Ctrl-C ends the session", flush=True)
 
     settings = _chosen(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
-                       out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt)
+                       out_dir=args.out, assessment_mode=args.assessment_mode, prompt=args.prompt,
+                       reconnect=args.reconnect)
     return _run_and_report(
         lambda: launch.open_interview(config, emulator=False, candidate=CandidateSource.MICROPHONE,
                                       scenario=None, settings=settings),
@@ -208,8 +224,9 @@ def _run_and_report(open_interview: Callable[[], AbstractAsyncContextManager[Ope
     """Open the interview (`open_interview()`, a `launch.open_interview` call), tell the user about it
     (`opened`), run it, printing turns and phases as they happen, a summary table and the folder last.
 
-    Exit code: 0 complete, 1 any other outcome, 2 a set-up problem or no audio device, 130 interrupted
-    (the folder printed, if there is one).
+    Exit code: 0 complete, 1 any other outcome (``complete_degraded`` too: the candidate did not hear
+    the whole assessment), 2 a set-up problem or no audio device, 130 interrupted (the folder printed,
+    if there is one).
     """
     from interview_kit.audio import AudioDeviceError
 

@@ -38,6 +38,7 @@ class SessionResult:
     trigger_source: str | None = None
     reconnects: int = 0  # connections resumed after a loss (or a move ahead of the session's expiry)
     offline_s: float = 0.0  # time spent without a connection
+    not_heard: list[str] = field(default_factory=list)  # assessment lines given up on (ack, summary, goodbye)
 
 
 class SessionEnding:
@@ -164,5 +165,5 @@ class SessionEnding:
                           for r in (self._keepalive.round_trips if self._keepalive else [])],
             report_duration_s=self._report.duration_s, report_error=report.error if report else None,
             trigger_source=self._flow.trigger_source, reconnects=self._reconnects,
-            offline_s=round(self._flow.offline_s, 3),
+            offline_s=round(self._flow.offline_s, 3), not_heard=list(self._flow.not_heard),
         )

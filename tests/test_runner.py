@@ -49,6 +49,20 @@ def test_demo_runs_a_whole_interview_and_prints_the_folder_last(
     assert session["config"]["ping_interval"] == 2.0  # [client] applied
     assert session["config"]["speed"] == 40.0
     assert "api_key" not in session["config"]
+    assert session["config"]["reconnect"] is True  # on by default
+    assert any(line.startswith("reconnects") and line.split()[1] == "0" for line in out)
+
+
+def test_demo_no_reconnect_ends_a_dropped_interview_disconnected(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "runner-drop.toml"
+    scenario.write_text(FAST_SCENARIO + '\n[[faults]]\nkind = "drop"\nduring = "question"\nat = 0.5\n')
+    code = main(["demo", "--scenario", str(scenario), "--out", str(tmp_path / "sessions"), "--no-reconnect"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 1
+    session = json.loads(Path(out[-1], "session.json").read_text())
+    assert session["outcome"] == "disconnected" and session["config"]["reconnect"] is False
+    assert session["reconnects"] == 0
 
 
 def test_demo_unknown_scenario_is_a_one_line_error(tmp_path: Path,
