@@ -87,6 +87,8 @@ def gitignore_text(folders: list[str]) -> str:
         f"!/{GITIGNORE}",
         f"!/{MANIFEST}",
         *(f"!/{name}/" for name in sorted(folders)),
+        "# The samples' recorded audio (about 10 MB a sample) stays on the machine that made it.",
+        "/*/audio/",
     ]
     return "\n".join(lines) + "\n"
 

@@ -123,7 +123,8 @@ def _config(recording: Recording, out: Path, overrides: Mapping[str, Any] | None
             notes: list[str]) -> SessionConfig:
     """The recorded config writing into `out`, with `overrides`; a prompt this machine does not have
     is replaced by ``default`` (with a note)."""
-    settings: dict[str, Any] = {"out_dir": out, **(overrides or {})}
+    # A replay hears silence of the logged lengths: nothing worth recording as audio.
+    settings: dict[str, Any] = {"out_dir": out, "record_audio": False, **(overrides or {})}
     prompt = settings.get("prompt", recording.config.prompt)
     try:
         load_prompt(prompt)
