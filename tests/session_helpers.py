@@ -47,6 +47,22 @@ from interview_kit.transport import InMemoryPeer, InMemoryTransport, Serve, Tran
 IN_MEMORY = pytest.mark.looptime(noop_cycles=10)
 
 FAKE_KEY = "sk-FAKE-session-42"
+#: A one-question scenario for command-line runs in a subprocess (write it to a .toml file).
+TINY_SCENARIO = """
+name = "tiny"
+description = "one short question, fast"
+language = "en"
+speed = 20.0
+report_delay = 0.1
+
+[interviewer]
+greeting = "Hello."
+questions = ["What do you do?"]
+closing = "Goodbye."
+
+[candidate]
+answers = ["I write software, mostly the parts that keep data pipelines running at night."]
+"""
 RUN_TIMEOUT = 60.0  # wall seconds an end-to-end interview may take
 LOOP_RUN_TIMEOUT = 600.0  # seconds of the loop's clock an in-memory interview may take (real-time audio)
 FOLDER_FILES = ("session.json", "events.jsonl", "transcript.json", "report.json")

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from session_helpers import TINY_SCENARIO
+from test_eventlog import FillingDisk
 
 from interview_kit import folder as folder_module
 from interview_kit.assessment import HeuristicAssessor, load_prompt
@@ -111,47 +113,10 @@ def test_the_demo_on_a_full_disk_ends_with_one_line(small_tmpfs: Path, tmp_path:
     assert done.stdout.strip().splitlines()[-1] == str(path)
 
 
-TINY = """
-name = "tiny"
-description = "one short question, fast"
-language = "en"
-speed = 20.0
-report_delay = 0.1
-
-[interviewer]
-greeting = "Hello."
-questions = ["What do you do?"]
-closing = "Goodbye."
-
-[candidate]
-answers = ["I write software, mostly the parts that keep data pipelines running at night."]
-"""
+TINY = TINY_SCENARIO
 
 
 # --- the same, with an injected ENOSPC (any machine) ------------------------------------------------
-
-
-class FillingDisk:
-    """The event log's file on a disk with `room` bytes left: takes what fits, then refuses."""
-
-    def __init__(self, real, room: int) -> None:
-        self.real, self.room = real, room
-
-    def write(self, data) -> int:
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        n = min(len(data), self.room)
-        self.room -= n
-        return self.real.write(data[:n])
-
-    def truncate(self, size: int) -> int:
-        return self.real.truncate(size)
-
-    def fileno(self) -> int:
-        return self.real.fileno()
-
-    def close(self) -> None:
-        self.real.close()
 
 
 def test_an_injected_full_disk_in_the_event_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

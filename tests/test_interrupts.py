@@ -17,27 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from session_helpers import TINY_SCENARIO
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 120.0  # seconds any one step may take on a loaded machine
 
-TINY = """
-name = "tiny"
-description = "one short question, fast"
-language = "en"
-speed = 20.0
-report_delay = 0.1
-
-[interviewer]
-greeting = "Hello."
-questions = ["What do you do?"]
-closing = "Goodbye."
-
-[candidate]
-answers = ["I write software, mostly the parts that keep data pipelines running at night."]
-"""
+TINY = TINY_SCENARIO
 
 
 class Demo:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from session_helpers import TINY_SCENARIO
 
 from interview_kit import log_redaction
 from interview_kit.emulator import Emulator
@@ -23,21 +24,7 @@ BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 LEAKS = (KEY, PASSWORD, f"{USER}:", BASIC)
 REPO = Path(__file__).resolve().parents[1]
 
-TINY = """
-name = "tiny"
-description = "one short question, fast"
-language = "en"
-speed = 20.0
-report_delay = 0.1
-
-[interviewer]
-greeting = "Hello."
-questions = ["What do you do?"]
-closing = "Goodbye."
-
-[candidate]
-answers = ["I write software."]
-"""
+TINY = TINY_SCENARIO
 
 
 @pytest.mark.parametrize(("line", "kept"), [
