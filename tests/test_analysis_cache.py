@@ -36,7 +36,15 @@ def assert_same_events(fast: FileEvents, ref: FileEvents) -> None:
 
 @pytest.mark.parametrize("stream_data", [False, True])
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.parent.name for p in SAMPLES])
-def test_fast_reader_gives_the_reference_columns_on_recorded_samples(path: Path, stream_data: bool) -> None:
+def test_fast_reader_gives_the_reference_columns_on_recorded_samples(
+    path: Path, stream_data: bool, tmp_path: Path
+) -> None:
+    copy = tmp_path / "events.jsonl"  # a copy: a sample being re-recorded must not change between reads
+    try:
+        copy.write_bytes(path.read_bytes())
+    except FileNotFoundError:
+        pytest.skip(f"{path} was removed (the samples are being recorded again)")
+    path = copy
     fast = read_events_fast(path, stream_data)
     assert fast is not None and fast.notes == []
     assert_same_events(fast.events, file_events(path, parse_events_file(path), stream_data))
