@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import io
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import ipywidgets as w
 
 from interview_kit import launch
 from interview_kit.analysis.vad_padding import VadWindow
+from interview_kit.audio.browser import AUDIO_LATENCY, BrowserAudio
 from interview_kit.config import HOSTED_BASE_URL
 from interview_kit.flow import PHASE_ORDER, TERMINAL_PHASES
 from interview_kit.inputclock import InputClock
@@ -55,19 +58,22 @@ TARGETS: dict[str, str] = {
     "Hosted OpenAI API": Target.HOSTED,
     "Other base URL": Target.URL,
 }
-CANDIDATES: dict[str, str] = {"Simulated (scenario)": CandidateSource.SIMULATED,
-                              "Microphone": CandidateSource.MICROPHONE}
+BROWSER = "browser"  # the candidate at the browser's microphone, the interviewer in its speakers
+CANDIDATES: dict[str, str] = {"Browser microphone": BROWSER,
+                              "Kernel devices": CandidateSource.MICROPHONE,
+                              "Simulated (scenario)": CandidateSource.SIMULATED}
 ASSESSMENT_MODES = tuple(str(mode) for mode in AssessmentMode)
 REFRESH_S = 0.2  # how often the elapsed time, health and transcript are redrawn while running
 TIMELINE_S = 120.0  # bound on drawing the timeline of the finished interview (seconds even when long)
 STOP_GRACE_S = 60.0  # how long `wait` gives a stopped session to close and write its folder
 TRANSCRIPT_TURNS = 12  # the live transcript shows the most recent turns only
+TRANSCRIPT_HEIGHT_PX = 260  # the transcript box scrolls past this, kept at its last line
 # The purposes of the assessment's own lines, labelled in the live transcript (questions are not).
 LABELLED_PURPOSES = ASSESSMENT_PURPOSES
 # What each set-up problem's fix is in the panel (the command line names its own flags instead).
 _SETUP_HINTS = {
     Problem.NO_KEY: " (or pick the built-in emulator)",
-    Problem.NO_AUDIO: "; pick the simulated candidate, which needs no audio device",
+    Problem.NO_AUDIO: "; pick the browser microphone, or the simulated candidate (no audio device)",
 }
 
 
@@ -106,6 +112,12 @@ class LiveView:
     errors: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
     outcome: str | None = None
+    connected: bool = False  # the connection opened at least once (before that no phase was visited)
+    max_minutes: float | None = None  # the interview's limit, from the session's config
+    recording_audio: bool = False  # the session keeps the audio (config `record_audio`)
+    reconnects: int = 0  # connections resumed after a loss
+    mic_to_kernel_ms: float | None = None  # the browser audio's latest latency figures (`audio.latency`)
+    kernel_to_speaker_ms: float | None = None
     _input_clock: InputClock = field(default_factory=InputClock)  # the appends sent: input ms -> session s
     _speech_end_t: float | None = None  # the candidate's last speech end not yet answered, session clock
     _client_speech_end_t: float | None = None
@@ -121,8 +133,11 @@ class LiveView:
         if isinstance(t, int | float):
             self.last_t = max(self.last_t, float(t))
         changed = False
-        if self.phase is None and record.get("phase") and kind != Rec.PHASE:
-            # the flow starts in its first phase without a transition: adopt it from the records
+        if kind == Rec.CONNECTION_OPENED:
+            self.connected = True
+        if self.phase is None and self.connected and record.get("phase") and kind != Rec.PHASE:
+            # the flow starts in its first phase without a transition: adopt it once connected (a
+            # refused connection visited no phase)
             self.phase = str(record["phase"])
             self.phases_seen.append(self.phase)
             changed = True
@@ -168,6 +183,24 @@ class LiveView:
             message = nested.get("message")
         if message:
             self.errors.append(str(message))
+        return False
+
+    def _on_started(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        config = data.get("config")
+        if isinstance(config, Mapping):
+            limit = config.get("max_minutes")
+            self.max_minutes = float(limit) if isinstance(limit, int | float) else None
+            self.recording_audio = bool(config.get("record_audio"))
+        return False
+
+    def _on_resumed(self, _record: Mapping[str, Any], _data: Mapping[str, Any]) -> bool:
+        self.reconnects += 1
+        return False
+
+    def _on_latency(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+        for name in ("mic_to_kernel_ms", "kernel_to_speaker_ms"):
+            if isinstance(data.get(name), int | float):
+                setattr(self, name, float(data[name]))
         return False
 
     def _on_trigger(self, _record: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
@@ -279,7 +312,18 @@ class LiveView:
         if self.close_code is not None:
             close = f"{self.close_code}" + (f" {self.close_reason}" if self.close_reason else "")
             close += f" (by {self.close_by})" if self.close_by else ""
-        return f"last ping {ping} · longest stall {self.longest_stall_ms:.0f} ms · close {close}"
+        parts = [f"last ping {ping}", f"longest stall {self.longest_stall_ms:.0f} ms", f"close {close}"]
+        if self.max_minutes is not None:
+            parts.append(f"limit {self.max_minutes:g} min")
+        if self.reconnects:
+            parts.append(f"reconnected {self.reconnects} time{'s' if self.reconnects > 1 else ''}")
+        if self.recording_audio:
+            parts.append("recording audio")
+        if self.mic_to_kernel_ms is not None:
+            parts.append(f"mic→kernel {self.mic_to_kernel_ms:.0f} ms")
+        if self.kernel_to_speaker_ms is not None:
+            parts.append(f"kernel→speaker {self.kernel_to_speaker_ms:.0f} ms")
+        return " · ".join(parts)
 
 
 _HANDLERS: dict[str, Callable[[LiveView, Mapping[str, Any], Mapping[str, Any]], bool]] = {
@@ -298,6 +342,9 @@ _HANDLERS: dict[str, Callable[[LiveView, Mapping[str, Any], Mapping[str, Any]], 
     Rec.AUDIO_TRANSCRIPT_DONE: LiveView._on_transcript_done,
     Rec.INPUT_TRANSCRIPT_COMPLETED: LiveView._on_candidate_text,
     Rec.RESPONSE_CREATED: LiveView._on_response_created,
+    Rec.SESSION_STARTED: LiveView._on_started,
+    Rec.CONNECTION_RESUMED: LiveView._on_resumed,
+    AUDIO_LATENCY: LiveView._on_latency,
 }
 
 
@@ -363,10 +410,13 @@ class InterviewPanel:
         self.task: asyncio.Task[SessionResult | None] | None = None
         self._started_at: float | None = None
         self._stop_requested = False
+        self._session_over = False  # the running task only draws the finished interview's timeline
         self._input: AudioInput | None = None
         self._dirty = False
         self._secrets: tuple[str, ...] = ()
         self._listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        self._static: list[tuple[Any, Any]] = []  # display handles of the static copy (summary, timeline)
+        self._timeline_png: bytes | None = None
         self._build_widgets(target, scenario, base_url, prompt, assessment_mode, candidate, speed)
 
     # --- widgets -----------------------------------------------------------------------------------
@@ -392,8 +442,7 @@ class InterviewPanel:
         mode = mode or cfg.assessment_mode
         self.mode = w.Dropdown(options=list(ASSESSMENT_MODES), value=mode, description="Assessment",
                                style=style)
-        candidate = candidate or (CandidateSource.MICROPHONE if target == Target.HOSTED
-                                  else CandidateSource.SIMULATED)
+        candidate = candidate or (BROWSER if target == Target.HOSTED else CandidateSource.SIMULATED)
         self.candidate = w.Dropdown(options=list(CANDIDATES.items()), value=candidate,
                                     description="Candidate",
                                     style=style)
@@ -413,11 +462,11 @@ class InterviewPanel:
         self.status = w.HTML(value="Ready.")
         self.error_html = w.HTML()
         self.problems = w.HTML()
-        self.transcript = w.HTML(layout=w.Layout(max_height="260px", overflow="auto", border="1px solid #ddd",
-                                                 padding="4px"))
+        self.transcript = w.HTML(layout=w.Layout(border="1px solid #ddd", padding="4px"))
         self.folder_html = w.HTML()
         self.timeline = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.timeline.layout.display = "none"
+        self.browser_audio = BrowserAudio(on_note=self._on_audio_note)
 
         self.start_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
@@ -428,7 +477,8 @@ class InterviewPanel:
         self._on_target({"new": target})
 
         settings = w.VBox([w.HBox([self.target, self.scenario]), self.base_url,
-                           w.HBox([self.prompt, self.mode]), w.HBox([self.candidate, self.speed])])
+                           w.HBox([self.prompt, self.mode]), w.HBox([self.candidate, self.speed]),
+                           self.browser_audio])
         buttons = w.HBox([self.start_button, self.stop_button, self.trigger_button, self.mute_button])
         live = w.VBox([self.status, self.error_html, self.phases_html, self.health, self.problems,
                        w.HBox([self.elapsed, w.HTML("&nbsp;·&nbsp;"), self.gap]), self.transcript])
@@ -436,8 +486,61 @@ class InterviewPanel:
         self._render()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """Show the panel when it is a cell's last expression."""
+        """The panel's widget view (outside IPython's display, which uses `_ipython_display_`)."""
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        """Show the panel, and below it a static copy of how the interview ended (empty until then).
+
+        Widgets live in the kernel: a saved notebook reopened later shows "model not found" where the
+        panel was. The static copy is plain HTML and a PNG in the cell's outputs, updated in place when
+        an interview ends, so the saved notebook keeps the outcome, transcript and timeline.
+        """
+        from IPython.display import HTML, display
+
+        display(self.widget)
+        self._static.append((display(HTML(""), display_id=True), display(HTML(""), display_id=True)))
+        self.timeline.layout.display = "none"  # the timeline is shown once: in the static copy
+        self._update_static()
+
+    def _update_static(self, *, final: bool | None = None) -> None:
+        """Fill the static copy under every display of the panel with the final state (`final`; None: if
+        an interview has ended), or empty it (an interview starts)."""
+        if not self._static:
+            return
+        from IPython.display import HTML, Image
+
+        if final is None:
+            final = not self.running and (self.result is not None or self.error is not None)
+        summary = HTML(self.static_html() if final else "")
+        png = self._timeline_png if final else None
+        timeline = Image(data=png, format="png") if png else HTML("")
+        for summary_handle, timeline_handle in self._static:
+            summary_handle.update(summary)
+            timeline_handle.update(timeline)
+
+    def static_html(self) -> str:
+        """The final state as plain HTML (outcome, error, phases, health, folder, transcript): what the
+        static copy shows, readable without the widgets."""
+        live = self.live
+        rows = [f"<b>{who}</b>{f' <i>({purpose})</i>' if purpose else ''}<b>:</b> {html.escape(text)}"
+                for who, purpose, text in live.transcript_rows(last=10_000)]
+        phases = " → ".join(html.escape(p) for p in dict.fromkeys(live.phases_seen))
+        if live.outcome and live.outcome not in live.phases_seen:
+            phases += f"{' → ' if phases else ''}<b>{html.escape(str(live.outcome))}</b>"
+        parts = [f"<b>Saved copy of the interview panel</b> ({html.escape(_strip_tags(self.status.value))})"]
+        if self.error:
+            parts.append(f"<b>Error:</b> {html.escape(self.error)}")
+        if phases:
+            parts.append(f"Phases: {phases}")
+        parts.append(html.escape(live.health_text()))
+        if self.folder is not None:
+            parts.append(f"Session folder: <code>{html.escape(str(self.folder))}</code>")
+        body = "<br>".join(parts)
+        if rows:
+            body += (f"<details><summary>Transcript ({len(rows)} turns)</summary>"
+                     f"{'<br>'.join(rows)}</details>")
+        return f'<div class="ik-static">{body}</div>'
 
     def _on_target(self, change: Mapping[str, Any]) -> None:
         target = change["new"]
@@ -445,7 +548,7 @@ class InterviewPanel:
             self.base_url.value = HOSTED_BASE_URL
         elif target == Target.URL and self.base_url.value == HOSTED_BASE_URL:
             self.base_url.value = "http://127.0.0.1:8000/v1"
-        if target == Target.EMULATOR:
+        if target == Target.EMULATOR and self.candidate.value == CandidateSource.MICROPHONE:
             self.candidate.value = CandidateSource.SIMULATED
         self._sync_controls()
 
@@ -455,9 +558,10 @@ class InterviewPanel:
         emulator = self.target.value == Target.EMULATOR
         simulated = self.candidate.value == CandidateSource.SIMULATED
         self.scenario.layout.display = "" if emulator or simulated else "none"
-        self.speed.layout.display = "" if emulator or simulated else "none"
+        self.speed.layout.display = "" if simulated else "none"  # a person speaks in real time
         self.base_url.layout.display = "none" if emulator else ""
-        self.candidate.disabled = emulator or self.running
+        self.browser_audio.layout.display = "" if self.candidate.value == BROWSER else "none"
+        self.candidate.disabled = self.running
 
     def _on_mute(self, change: Mapping[str, Any]) -> None:
         if self._input is not None:
@@ -466,7 +570,8 @@ class InterviewPanel:
     # --- public controls -----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.task is not None and not self.task.done()
+        """An interview is on (its timeline may still be drawn after it; a new Start may go ahead)."""
+        return self.task is not None and not self.task.done() and not self._session_over
 
     @property
     def audio_input(self) -> AudioInput | None:
@@ -562,14 +667,17 @@ class InterviewPanel:
         self.live = LiveView()
         self.session = self.result = self.error = self._input = None
         self._stop_requested = False
+        self._session_over = False
         self._started_at = time.monotonic()
         self.error_html.value = self.folder_html.value = self.problems.value = ""
         self.timeline.layout.display = "none"
         self.timeline.value = b""
+        self._timeline_png = None
         self.status.value = "Starting…"
         self._set_running(True)
         self._dirty = True  # the previous interview's transcript goes now, not at the first new record
         self._render()
+        self._update_static(final=False)
 
     async def _run(self) -> SessionResult | None:
         """Open the target, run the session to its end, then show the folder and timeline; never raises."""
@@ -581,6 +689,8 @@ class InterviewPanel:
                 if self._stop_requested:  # Stop pressed while the emulator was starting: nothing ran
                     self.status.value = "Stopped before the interview started."
                     return None
+                if self.settings()["candidate"] == BROWSER:
+                    interview = self._with_browser_audio(interview)
                 self._input = interview.input
                 self._input.muted = self.muted
                 self.session = session = interview.session
@@ -595,11 +705,15 @@ class InterviewPanel:
             self._show_error(plain_error(exc, self._secrets))
         finally:
             ticker.cancel()
+            self._session_over = True
             self._set_running(False)
             self._finish()
-        if self.result is not None and self.show_timeline:
-            await self._show_timeline(Path(self.result.folder))
-        return self.result
+        result = self.result
+        if result is not None and self.show_timeline:
+            await self._show_timeline(Path(result.folder))
+        if self.task is asyncio.current_task():  # not overtaken by a new Start meanwhile
+            self._update_static(final=True)
+        return result
 
     def _open_interview(self) -> contextlib.AbstractAsyncContextManager[launch.OpenedInterview]:
         """The chosen interview, set up by `launch.open_interview` as the command line's are."""
@@ -610,10 +724,36 @@ class InterviewPanel:
         emulator = s["target"] == Target.EMULATOR
         if not emulator:
             chosen["base_url"] = s["base_url"].strip().rstrip("/")
+        browser = s["candidate"] == BROWSER
+        # the browser's audio is set up around the planned session (`_with_browser_audio`); a person
+        # speaks in real time, so the audio clock runs at 1 then
         return launch.open_interview(
             self.config, emulator=emulator,
-            candidate=CandidateSource.SIMULATED if emulator else s["candidate"],
-            scenario=s["scenario"], speed=s["speed"] or None, settings=chosen)
+            candidate=CandidateSource.SIMULATED if browser else s["candidate"],
+            scenario=s["scenario"], speed=1.0 if browser else s["speed"] or None, settings=chosen)
+
+    def _with_browser_audio(self, opened: launch.OpenedInterview) -> launch.OpenedInterview:
+        """The opened interview with the browser's microphone and speakers in place of its own audio:
+        the session `open_interview` planned (settings, emulator URL), made anew with the page's input
+        and output and no simulated candidate. SetupError while the page has no microphone."""
+        from interview_kit.session import InterviewSession, _chunk_ms
+
+        audio = self.browser_audio
+        if not audio.ready:
+            raise SetupError(audio.describe_state())
+        mic, speakers = audio.new_interview(chunk_ms=_chunk_ms(opened.config))
+        name = opened.scenario.name if opened.scenario is not None else None
+        session = InterviewSession(opened.config, input=mic, output=speakers, scenario_name=name)
+        return dataclasses.replace(opened, session=session, input=mic, output=speakers)
+
+    def _on_audio_note(self, kind: str, data: dict[str, Any]) -> None:
+        """The browser audio's latency figures: into the running session's event log (the live view
+        takes them from there), else straight into the live view."""
+        session = self.session
+        if session is not None and self.running:
+            session._record(Dir.LOCAL, kind, data=data)  # see `InterviewSession._record`
+        else:
+            self.live.update({"type": kind, "dir": Dir.LOCAL, "data": data})
 
     def add_listener(self, cb: Callable[[Mapping[str, Any]], None]) -> None:
         """`cb(record)` for every event-log record of every interview this panel runs, after the live
@@ -644,7 +784,7 @@ class InterviewPanel:
         self.mute_button.disabled = not running
         for control in (self.target, self.scenario, self.base_url, self.prompt, self.mode, self.speed):
             control.disabled = running
-        self.candidate.disabled = running or self.target.value == Target.EMULATOR
+        self.candidate.disabled = running
 
     def _show_error(self, message: str, *, sticky: bool = True) -> None:
         """Show a plain-words error; `sticky` ones are the run's own (kept in `error`), the others are
@@ -652,6 +792,7 @@ class InterviewPanel:
         if sticky:
             self.error = message
         self.error_html.value = f'<div style="color:#b00020"><b>Error:</b> {html.escape(message)}</div>'
+        self._render_problems()
 
     def _finish(self) -> None:
         """Show the outcome and the folder (the timeline follows, drawn off the loop)."""
@@ -692,8 +833,11 @@ class InterviewPanel:
             log.debug("timeline plot failed", exc_info=True)
             self.folder_html.value += f"<br><i>No timeline plot: {html.escape(plain_error(exc))}</i>"
             return
+        if self.task is not asyncio.current_task():
+            return  # a new interview started while this one's timeline was drawn
+        self._timeline_png = png
         self.timeline.value = png
-        self.timeline.layout.display = ""
+        self.timeline.layout.display = "none" if self._static else ""
 
     # --- rendering -------------------------------------------------------------------------------------
     def _render(self) -> None:
@@ -706,15 +850,23 @@ class InterviewPanel:
         if self.running and self._started_at is not None:
             elapsed = max(elapsed, time.monotonic() - self._started_at)
         self.elapsed.value = f"elapsed {elapsed:.1f} s"
-        if live.errors:  # problems the session handled and went on from (the run's end says the rest)
-            count = f" ({len(live.errors)} so far)" if len(live.errors) > 1 else ""
-            self.problems.value = (f'<span style="color:#8a6d00">last problem{count}: '
-                                   f"{html.escape(live.errors[-1][:300])}</span>")
+        self._render_problems()
         if self._dirty:
             self._dirty = False
             rows = [f"<b>{who}</b>{f' <i>({purpose})</i>' if purpose else ''}<b>:</b> {html.escape(text)}"
                     for who, purpose, text in live.transcript_rows()]
-            self.transcript.value = "<br>".join(rows) or "<i>(no speech yet)</i>"
+            self.transcript.value = transcript_box("<br>".join(rows) or "<i>(no speech yet)</i>")
+
+    def _render_problems(self) -> None:
+        """Problems the session handled and went on from; not one the error line already says (a refused
+        connection is the run's error, said once)."""
+        errors = self.live.errors
+        if not errors or (self.error is not None and errors[-1] in self.error):
+            self.problems.value = ""
+            return
+        count = f" ({len(errors)} so far)" if len(errors) > 1 else ""
+        self.problems.value = (f'<span style="color:#8a6d00">last problem{count}: '
+                               f"{html.escape(errors[-1][:300])}</span>")
 
     def _render_phases(self) -> None:
         """The phases in order: the current one highlighted, the visited ones ticked. Once the session
@@ -738,6 +890,18 @@ class InterviewPanel:
             else:
                 items.append(f'<span style="color:#999">{name}</span>')
         self.phases_html.value = "Phase: " + " → ".join(items)
+
+
+def _strip_tags(text: str) -> str:
+    """The words of a status line that may carry <b> tags."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def transcript_box(inner_html: str, height_px: int = TRANSCRIPT_HEIGHT_PX) -> str:
+    """The transcript's scroll box, pinned to its last line: a reversed flex column starts scrolled to
+    the end, in every browser and without JavaScript, so new lines never land out of sight below."""
+    return (f'<div class="ik-transcript" style="max-height:{height_px}px;overflow-y:auto;display:flex;'
+            f'flex-direction:column-reverse"><div>{inner_html}</div></div>')
 
 
 def timeline_png(folder: str | Path, dpi: int = 90) -> bytes:

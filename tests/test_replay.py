@@ -84,10 +84,14 @@ def test_the_replay_is_the_same_every_time(tmp_path):
 
 
 def test_the_blocking_report_stalls_the_replayed_loop_and_the_close_comes_after_it(tmp_path):
-    result = replay(sample("slow-report", "blocking"), out_dir=tmp_path)
+    folder = sample("slow-report", "blocking")
+    recorded = max(r["data"]["duration_ms"] for r in Recording.load(folder).events
+                   if r["type"] == "loop.stall")
+    result = replay(folder, out_dir=tmp_path)
     events = [json.loads(line) for line in (result.folder / "events.jsonl").read_text().splitlines()]
     stalls = [e for e in events if e["type"] == "loop.stall"]
-    assert len(stalls) == 1 and stalls[0]["data"]["duration_ms"] == pytest.approx(5087, abs=20)
+    assert len(stalls) == 1 and stalls[0]["data"]["duration_ms"] == pytest.approx(recorded, abs=20)
+    assert recorded > 4000  # the report's 5 s call on the loop
     closed = next(e for e in events if e["type"] == "connection.closed")
     assert closed["data"] == {"code": 1011, "reason": "keepalive ping timeout", "by": "server"}
     assert "response.create summary" not in [r.what for r in result.replayed.requests]  # as recorded
@@ -95,8 +99,8 @@ def test_the_blocking_report_stalls_the_replayed_loop_and_the_close_comes_after_
 
 def test_cli_agreement_exits_0(capsys, tmp_path):
     code, out, err = run_cli(capsys, str(sample("drop-during-summary")), "--out", str(tmp_path))
-    assert code == 0, out + err
-    assert "summary_speaking" in out and "disconnected" in out and out.rstrip().splitlines()[-1].startswith(
+    assert code == 0, out + err  # the drop, the reconnect and the summary asked again, as recorded
+    assert "summary_speaking" in out and "complete" in out and out.rstrip().splitlines()[-1].startswith(
         "agree")
     kept = list(tmp_path.iterdir())  # with --out nothing is removed
     assert len(kept) == 1 and f"replay folder: {kept[0]}\n" in out and (kept[0] / "events.jsonl").is_file()
@@ -141,10 +145,10 @@ def test_keep_keeps_the_temporary_folder_and_prints_its_path(capsys, tmp_path, m
 
 def test_a_changed_outcome_is_a_difference(capsys, tmp_path):
     folder = copy_of(sample("drop-during-summary"), tmp_path)
-    edit_json(folder / "session.json", lambda s: s.update(outcome="complete"))
+    edit_json(folder / "session.json", lambda s: s.update(outcome="disconnected"))
     code, out, _ = run_cli(capsys, str(folder), "--out", str(tmp_path / "out"))
     assert code == 1
-    assert "outcome: recorded complete, replayed disconnected" in out
+    assert "outcome: recorded disconnected, replayed complete" in out
 
 
 def test_a_changed_phase_is_a_difference(capsys, tmp_path):
@@ -166,7 +170,7 @@ def test_a_changed_phase_is_a_difference(capsys, tmp_path):
 
 def test_a_removed_server_event_is_a_difference(capsys, tmp_path):
     """Without the model's end_interview call there is no assessment: the replay goes on interviewing
-    until the recorded 1006 drop."""
+    (through the recorded drop and its reconnect) until it is given up on."""
     folder = copy_of(sample("drop-during-summary"), tmp_path)
     lines = (folder / "events.jsonl").read_text().splitlines(keepends=True)
 
@@ -181,12 +185,12 @@ def test_a_removed_server_event_is_a_difference(capsys, tmp_path):
     code, out, _ = run_cli(capsys, str(folder), "--out", str(tmp_path / "out"))
     assert code == 1
     assert "trigger: recorded tool, replayed none" in out
-    assert ("phases: phases triggered, ack_generating, ack_speaking, summary_sending, summary_speaking "
-            "(recorded from 25.4") in out
+    assert "phases: phases triggered, ack_generating, ack_speaking, summary_sending, summary_speaking" in out
+    assert "did not happen in the replay" in out
     # ...and the ack and summary the recording's server created unasked are cancelled, never played
-    assert ("response.create ack, response.create summary (from 25.4" in out
+    assert ("response.create ack, response.create summary (from " in out
             and "replayed response.cancel, response.cancel" in out)
-    assert "\n  - triggered " in out and "\n    disconnected " in out  # the table marks the missing ones
+    assert "\n  - triggered " in out and "\n  - complete " in out  # the table marks the missing ones
 
 
 def test_a_changed_report_is_a_difference(tmp_path):
@@ -217,7 +221,7 @@ def test_a_truncated_last_line_is_exit_2(capsys, tmp_path):
     text = (folder / "events.jsonl").read_text()
     (folder / "events.jsonl").write_text(text[: len(text) - 40])
     err = _one_line_error(capsys, str(folder))
-    assert "line 71 is not valid JSON" in err and "truncated" in err
+    assert f"line {len(text.splitlines())} is not valid JSON" in err and "truncated" in err
 
 
 def test_missing_and_unusable_folders_are_exit_2(capsys, tmp_path):
@@ -248,8 +252,8 @@ def test_audio_deltas_come_back_as_silence_of_their_logged_size():
 
 
 def test_the_transport_plays_the_server_side_back_on_the_recorded_clock():
-    """The stalled-server recording: frames at their times, the first ping answered after its recorded
-    round trip, the next ones never, then the client-side keepalive close at 4.01 s."""
+    """The stalled-server recording's first connection: frames at their times, the pings answered as
+    recorded (after their round trip, or never), then the client-side keepalive close."""
     recording = Recording.load(sample("stalled-server"))
 
     async def play() -> tuple[list[float], list[float | None], TransportClosed]:
@@ -279,9 +283,8 @@ def test_the_transport_plays_the_server_side_back_on_the_recorded_clock():
         return arrivals, rtts, await reader
 
     arrivals, rtts, closed = run_virtual(play())
-    expected = [r["t"] for r in recording.events if r["dir"] == "in"]
-    assert arrivals == pytest.approx(expected, abs=1e-6)
-    assert rtts[0] == pytest.approx(0.000631, abs=1e-6) and rtts[1] is None
+    assert arrivals == pytest.approx([item.t for item in recording.server_items], abs=1e-6)
+    assert rtts == pytest.approx([p if p is None or p < 1.0 else None for p in recording.pings[:2]], abs=1e-6)
     info = closed.info
     assert (info.code, info.reason, info.by) == (1011, "keepalive ping timeout", "client")
 
@@ -310,7 +313,8 @@ def test_a_frame_that_may_answer_a_request_waits_for_it():
         return seen
 
     sent_at = recording.opened_t + 0.5
-    assert run_virtual(play()) == [(pytest.approx(0.00692), "session.created"), (sent_at, "session.updated")]
+    (created_at, first), updated = run_virtual(play())
+    assert first == "session.created" and created_at <= sent_at and updated == (sent_at, "session.updated")
 
 
 def test_a_bad_folder_raises_replay_error(tmp_path):

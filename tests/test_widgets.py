@@ -98,7 +98,7 @@ def shown_text(widget: object) -> str:
 
 
 def folder_text(folder: Path) -> str:
-    return " ".join(p.read_text(encoding="utf-8") for p in folder.iterdir())
+    return " ".join(p.read_text(encoding="utf-8", errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
 def in_order(seen: list[str], order: list[str]) -> bool:
@@ -219,6 +219,9 @@ async def test_a_bad_base_url_shows_an_error_in_the_panel(tmp_path: Path, scenar
     assert_folder_complete(Path(result.folder), "failed")
     assert secret not in shown_text(panel.widget)
     assert secret not in folder_text(Path(result.folder))
+    # said once (the error line, not again as a "problem"), and no phase was visited: it never connected
+    assert panel.problems.value == ""
+    assert "✓ interviewing" not in panel.phases_html.value and ">failed<" in panel.phases_html.value
 
 
 async def test_a_malformed_base_url_is_refused_before_anything_runs(tmp_path: Path,
@@ -482,3 +485,84 @@ def test_live_view_turns_are_the_transcript_turns() -> None:
     assert isinstance(first, Turn) and isinstance(second, Turn)
     assert (first.role, first.response_id, first.text) == ("interviewer", "r1", "Hello.")
     assert (second.role, second.item_id, second.text) == ("candidate", "i1", "Hi.")
+
+
+# --- issue 13: the panel's fixes, the static copy, the browser audio choice ------------------------
+
+def test_the_health_line_says_the_limit_reconnects_recording_and_audio_latency() -> None:
+    view = LiveView()
+    view.update({"t": 0.0, "dir": "local", "type": "session.started", "phase": "interviewing",
+                 "data": {"config": {"max_minutes": 45.0, "record_audio": True}}})
+    health = view.health_text()
+    assert "limit 45 min" in health and "recording audio" in health and "reconnected" not in health
+    for t in (1.0, 2.0):
+        view.update({"t": t, "dir": "local", "type": "connection.lost", "data": {}})
+        view.update({"t": t + 0.5, "dir": "local", "type": "connection.resumed", "data": {"attempt": 1}})
+    view.update({"t": 3.0, "dir": "local", "type": "audio.latency",
+                 "data": {"mic_to_kernel_ms": 12.4, "kernel_to_speaker_ms": 88.0}})
+    health = view.health_text()
+    assert "reconnected 2 times" in health
+    assert "mic→kernel 12 ms" in health and "kernel→speaker 88 ms" in health
+    quiet = LiveView()
+    quiet.update({"t": 0.0, "type": "session.started", "data": {"config": {"max_minutes": None,
+                                                                          "record_audio": False}}})
+    assert "limit" not in quiet.health_text() and "recording" not in quiet.health_text()
+
+
+def test_the_transcript_box_keeps_its_last_line_in_sight() -> None:
+    """A reversed flex column starts scrolled to its end: the newest line is the one in view."""
+    panel = InterviewPanel()
+    for i in range(30):
+        panel._on_record({"t": float(i), "dir": "in", "type": "conversation.item.input_audio_transcription"
+                          ".completed", "item_id": f"item_{i}", "data": {"transcript": f"Answer {i}."}})
+    panel._render()
+    box = panel.transcript.value
+    assert "flex-direction:column-reverse" in box and "overflow-y:auto" in box
+    assert box.rstrip().endswith("Answer 29.</div></div>")  # the last line is the box's end
+
+
+def test_the_candidate_picker_offers_the_browser_the_kernel_devices_and_the_simulated_candidate() -> None:
+    panel = InterviewPanel(target="emulator", candidate="browser")
+    assert [value for _label, value in panel.candidate.options] == ["browser", "microphone", "simulated"]
+    assert panel.browser_audio.layout.display == "" and panel.speed.layout.display == "none"
+    panel.candidate.value = "simulated"
+    assert panel.browser_audio.layout.display == "none" and panel.speed.layout.display == ""
+    assert InterviewPanel(target="hosted").candidate.value == "browser"  # works local and remote
+
+
+async def test_the_browser_microphone_must_be_switched_on_first(tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, candidate="browser")
+    panel.start_button.click()
+    assert await panel.wait(within=30) is None
+    assert panel.error and "click" in panel.error and "microphone" in panel.error
+    assert not (tmp_path / "sessions").exists()
+
+
+async def test_a_static_copy_of_the_end_survives_without_the_widgets(
+        tmp_path: Path, scenario_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shown in a notebook, the panel keeps a plain HTML and PNG copy of how the interview ended in the
+    cell's outputs (updated in place), which a saved and reopened notebook still shows."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    panel = make_panel(tmp_path, scenario_file)
+    with capture_output() as shown:
+        panel._ipython_display_()
+        assert [o.update for o in shown.outputs][:3] == [False, False, False]  # widget, summary, timeline
+        result = await panel.run(within=60)
+        assert result is not None and result.outcome == "complete"
+        ended = list(shown.outputs)
+        _refuse_to_open(monkeypatch, [])
+        panel.start_button.click()  # the next Start empties the copy at once
+        restarted = list(shown.outputs)
+        await panel.wait(within=10)
+    assert "application/vnd.jupyter.widget-view+json" in ended[0].data
+    summary, timeline = ended[-2], ended[-1]
+    assert summary.update and timeline.update
+    text = summary.data["text/html"]
+    assert "Interview complete" in text and str(result.folder) in text and "✓" not in text
+    assert "I rebuilt our data pipeline" in text  # the whole transcript
+    assert timeline.data["image/png"][:4] == "iVBO"  # a PNG (base64), not a widget
+    assert panel.timeline.layout.display == "none"  # the timeline is shown once: in the static copy
+    assert restarted[-2].data["text/html"] == "" and "image/png" not in restarted[-1].data

@@ -76,8 +76,12 @@ class ReplayTransport:
         return self._info
 
     def reopen(self) -> ReplayTransport:
-        """The recording's next connection (a session that reconnected recorded several)."""
-        return ReplayTransport(self.recording.next_connection())
+        """The recording's next connection (a session that reconnected recorded several), on the same
+        clock: it opens when the recorded one did, not sooner."""
+        following = ReplayTransport(self.recording.next_connection())
+        if self._origin is not None:
+            following.start_clock(self._origin)
+        return following
 
     async def connect(self) -> None:
         error = self.recording.connect_error
