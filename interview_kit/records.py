@@ -64,6 +64,7 @@ class Rec(StrEnum):
     CONNECTION_RECONNECTING = "connection.reconnecting"  # one attempt: {attempt, delay_s}
     CONNECTION_RESUMED = "connection.resumed"  # {attempt, items_replayed, offline_s, audio_offset_ms}
     STOP_REQUESTED = "stop.requested"
+    AUDIO_LATENCY = "audio.latency"  # the browser audio: {mic_to_kernel_ms, kernel_to_speaker_ms, ...}
     SESSION_EXPIRES = "session.expires"  # the server said when the session expires
     ERROR = "error"  # dir "local": an error the toolkit hit (dir "in": the server's error event)
     INVALID = "invalid"  # dir "in": a frame that is not a JSON object with a string type

@@ -180,6 +180,12 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         if self._folder is not None:
             self._folder.log.add_listener(cb)
 
+    def note(self, kind: str, data: dict[str, Any]) -> None:
+        """A local record of the caller's own into the event log (the browser audio's
+        ``audio.latency``), thread-safely; nothing before `run()` has made the folder."""
+        if self._loop is not None and self._folder is not None and not self._folder.log.closed:
+            self._call_on_loop(lambda: self._record(Dir.LOCAL, kind, data=data))
+
     def trigger_assessment(self, source: str = TriggerSource.BUTTON) -> None:
         """Start the assessment now (from the loop, or thread-safely from elsewhere); RuntimeError when
         no interview is running."""

@@ -751,7 +751,7 @@ class InterviewPanel:
         takes them from there), else straight into the live view."""
         session = self.session
         if session is not None and self.running:
-            session._record(Dir.LOCAL, kind, data=data)  # see `InterviewSession._record`
+            session.note(kind, data)
         else:
             self.live.update({"type": kind, "dir": Dir.LOCAL, "data": data})
 

@@ -277,10 +277,11 @@ def _turn_gap(speech: AudioSpeech, role: str, start: float, match_s: float) -> t
     return onset - prev_end, onset, prev_end
 
 
-def audio_gaps(folder: Path | str, turns: pd.DataFrame | None = None, *,
+def audio_gaps(folder: Path | str, turns: pd.DataFrame, *,
                speech: AudioSpeech | None = None, thresholds: SpeechThresholds | None = None,
                match_s: float = MATCH_S) -> pd.DataFrame:
-    """`gap_audio_s` for each row of `turns` (default: the folder's own turns table), same index.
+    """`gap_audio_s` for each row of `turns` (a session's turns table: `load_session(folder).turns`
+    has this joined already), same index.
 
     A row is matched to the onset of its role's speech in the audio nearest to its `start` (the
     interviewer's ``playback.started``, the candidate's VAD speech start), if within `match_s`. Its
@@ -289,10 +290,6 @@ def audio_gaps(folder: Path | str, turns: pd.DataFrame | None = None, *,
     change of speaker), when nothing matched, or when the session has no usable recording.
     `audio_start` / `audio_prev_end` are the two edges (session seconds).
     """
-    if turns is None:
-        from interview_kit.analysis.load import load_session
-
-        turns = load_session(folder).turns
     speech = speech if speech is not None else read_speech(folder, thresholds)
     out = pd.DataFrame(np.nan, index=turns.index, columns=list(GAP_COLUMNS))
     if not speech.usable or turns.empty:

@@ -38,10 +38,11 @@ from interview_kit.audio.inputs import AudioInput
 from interview_kit.audio.outputs import AudioOutput
 from interview_kit.audio.tracker import PlaybackEvent
 from interview_kit.clock import loop_time
+from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
 
-AUDIO_LATENCY = "audio.latency"  # the record of the browser audio's latency figures
+AUDIO_LATENCY = Rec.AUDIO_LATENCY  # the record of the browser audio's latency figures
 BROWSER_CHUNK_MS = 40  # audio per message from the page: 25 comm messages a second (each costs the kernel
 # a message dispatch and two status messages; 20 ms would double that for 20 ms less delay)
 JITTER_MS = 60  # audio the browser buffers before it starts a response (absorbs the comm's jitter)
