@@ -38,15 +38,18 @@ detector decides where turns end, the assessment report is generated through the
 every event lands in a session folder.
 
 To talk to the **hosted OpenAI API** instead, change the next cell: `TARGET = "hosted"` (with
-`OPENAI_API_KEY` set in the environment that started Jupyter; the candidate is then your microphone,
-heard through your speakers). `TARGET = "url"` with `BASE_URL` points it at any other
-OpenAI-compatible server."""),
+`OPENAI_API_KEY` set in the environment that started Jupyter). The candidate is then you, at this
+browser's microphone, and the interviewer speaks through this browser's speakers: click *Use the
+browser's microphone* in the panel once before **Start** (on a laptop or a remote JupyterHub alike;
+`CANDIDATE = "microphone"` uses the kernel machine's own sound devices). `TARGET = "url"` with
+`BASE_URL` points it at any other OpenAI-compatible server."""),
     ("params", """\
 # Settings a run may change (the `parameters` cell).
 TARGET = "emulator"          # "emulator" (offline) | "hosted" (api.openai.com, needs OPENAI_API_KEY) | "url"
 BASE_URL = None              # TARGET = "url": an OpenAI-compatible server, e.g. "http://127.0.0.1:8000/v1"
 SCENARIO = "default"         # shipped scenario name or .toml path: the script and the simulated candidate
-CANDIDATE = None             # None: simulated with the emulator, microphone with the hosted API
+CANDIDATE = None             # None: simulated with the emulator, the browser's microphone with the hosted API;
+                             # or "browser" | "microphone" (the kernel's devices) | "simulated"
 ASSESSMENT_MODE = "overlap"  # "overlap" (the fix) | "after-ack" (original order) | "blocking" (the bug)
 PROMPT = "default"           # assessment prompt: a name in data/prompts/ or a .toml path
 SPEED = 1.0                  # audio clock factor for the emulator and simulated candidate (1.0 = real time)
@@ -61,7 +64,8 @@ assessment's acknowledgement, summary and goodbye), the connection's health (the
 round trip, the longest event-loop stall so far, the close code if the connection closed), the running
 transcript, the last turn's voice-to-voice gap and the elapsed time. **Trigger assessment** ends the
 questions early; **Stop** ends the interview at once and still writes its whole folder. When the
-interview ends, the panel shows the folder's path and its timeline."""),
+interview ends, the panel shows the folder's path, and under it a saved copy of how it ended (outcome,
+transcript, timeline) that stays in the notebook when it is saved and reopened."""),
     ("code", """\
 import asyncio
 
