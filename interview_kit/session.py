@@ -255,6 +255,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
 
     async def _run_connected(self, transport: RealtimeTransport) -> None:
         await self._output.start()  # a missing device is a setup error: raised before connecting
+        await self._prepare_assessor()
         self._stall_monitor = LoopLagMonitor(self._on_stall, threshold=self.config.stall_threshold,
                                              clock=loop_time)
         self._stall_monitor.start()
@@ -272,6 +273,14 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         await self._ended.wait()
         if self._conn is not None and self._conn.open:  # we ended it (complete, stopped, failed)
             await self._conn.close(1000, self._outcome or "")
+
+    async def _prepare_assessor(self) -> None:
+        """The assessor's slow set-up, in a thread before the interview (not mid-interview, where it
+        would stall the loop); a failure here is the report's to meet later, not the interview's."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.assessor.prepare), 10.0)
+        except Exception as exc:
+            log.info("preparing the assessor failed (the report will try again): %s", exc)
 
     async def _start_interview(self) -> None:
         await self._wait_session_updated(first=True)

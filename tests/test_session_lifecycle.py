@@ -212,3 +212,32 @@ async def test_a_candidate_turn_sits_where_the_analysis_puts_it(tmp_path: Path) 
     assert turn["text"] == "Hello there."
     assert turn["start"] == pytest.approx(appends[200], abs=0.015)  # off by a chunk (40 ms) before
     assert turn["end"] == pytest.approx(appends[400], abs=0.015)
+
+
+@IN_MEMORY
+async def test_the_assessor_is_prepared_off_the_loop_before_the_interview(tmp_path: Path) -> None:
+    """Its slow set-up (the SDK's client and TLS context) happens in a thread before connecting, not in
+    the report's thread mid-interview, where it held the interpreter while the loop waited."""
+    import threading
+
+    seen: list[str] = []
+
+    class Preparing(HeuristicAssessor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.prepared_in: str | None = None
+            self.seen_then: list[str] = []
+
+        def prepare(self) -> None:
+            self.prepared_in = threading.current_thread().name
+            self.seen_then = list(seen)
+
+    assessor = Preparing()
+
+    def watch(session: InterviewSession) -> None:
+        session.add_listener(lambda record: seen.append(record["type"]))
+
+    run = await run_in_memory(real_time("default", questions=1), tmp_path, assessor=assessor, during=watch)
+    assert run.result.outcome == "complete"
+    assert assessor.prepared_in is not None and assessor.prepared_in != threading.main_thread().name
+    assert assessor.seen_then == ["session.started"]  # before connecting

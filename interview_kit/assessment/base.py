@@ -27,6 +27,12 @@ class Assessor(ABC):
     name: str = "assessor"
     model: str = ""
 
+    def prepare(self) -> None:
+        """Do the slow set-up now (imports, an HTTP client and its TLS context), before the interview:
+        in a thread at report time it would hold the interpreter while the session's loop waits. A
+        session calls it in a thread before connecting; by default there is nothing to do."""
+        return None
+
     @abstractmethod
     def assess_sync(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
         """Blocking. Never call it on the event loop (that is the original bug)."""

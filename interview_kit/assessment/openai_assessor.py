@@ -115,18 +115,29 @@ class OpenAIAssessor(Assessor):
         self._sleep = sleep  # the sync path's wait between attempts (the async path awaits asyncio.sleep)
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.attempts: list[str] = []  # outcome of each attempt of the last call ("ok", "429", ...)
+        self._client: Any = None  # the blocking client `prepare` made, kept for every later call
 
     def __repr__(self) -> str:
         url = strip_userinfo(self.base_url) if self.base_url else None
         return f"OpenAIAssessor(model={self.model!r}, base_url={url!r})"
 
     # -- the two entry points: one retry loop, a blocking or an awaiting driver ----------------------
-    def assess_sync(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
+    def prepare(self) -> None:
+        """Import the SDK and make the blocking client (its TLS context takes tens of ms) once, now."""
+        if self._client is None:
+            self._client = self._new_client()
+
+    def _new_client(self) -> Any:
         import openai
 
+        return openai.OpenAI(api_key=self._key(), base_url=self._url(), timeout=self.timeout, max_retries=0)
+
+    def assess_sync(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
         request, attempts = self._begin(turns, prompt)
-        with openai.OpenAI(api_key=self._key(), base_url=self._url(), timeout=self.timeout,
-                           max_retries=0) as client:
+        if self._client is not None:
+            client = self._client
+            return drive_sync(attempts, lambda: client.chat.completions.create(**request), self._sleep)
+        with self._new_client() as client:
             return drive_sync(attempts, lambda: client.chat.completions.create(**request), self._sleep)
 
     async def assess(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:

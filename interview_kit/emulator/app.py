@@ -24,6 +24,7 @@ from interview_kit.emulator.realtime import (
     RealtimeConversation,
     ScenarioLike,
     as_scenario,
+    warm_up_validators,
 )
 from interview_kit.emulator.websocket import AiohttpSocket
 from interview_kit.paths import data_dir
@@ -111,6 +112,7 @@ class Emulator:
         """Start listening; `port` 0 picks a free port (see `self.port`)."""
         if self._runner is not None:
             return self
+        warm_up_validators()
         runner = web.AppRunner(self.build_app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port)

@@ -165,6 +165,17 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
+def warm_up(models: Any) -> None:
+    """Build the validators of `models` now: building one takes tens of ms of pure Python, which in
+    an emulator sharing a process with a session (the demo, the notebook panel) would hold the
+    interpreter while the session's loop waits, mid-interview."""
+    for model in models:
+        try:  # (the openai models defer building their validators to the first validation)
+            _adapter(model).validate_python(None, strict=True)
+        except ValidationError:
+            pass
+
+
 def check_model(model: Any, value: Any, prefix: str) -> None:
     """Raise ClientEventError unless `value` (parsed JSON) is a valid `model`, with no type coercion
     (``"5"`` is not an integer), as the hosted API's JSON schema would judge it."""

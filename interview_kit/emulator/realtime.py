@@ -29,12 +29,13 @@ from openai.types.realtime import (
     RealtimeConversationItemSystemMessage,
     RealtimeConversationItemUserMessage,
     RealtimeResponseCreateParams,
+    RealtimeSessionCreateRequest,
     SessionUpdatedEvent,
 )
 
 import interview_kit.emulator.events as ev
 from interview_kit.audio.format import BYTES_PER_MS
-from interview_kit.emulator.checks import ClientEventError, check_model, field
+from interview_kit.emulator.checks import ClientEventError, check_model, field, warm_up
 from interview_kit.emulator.faults import ConnectionFaults, FaultCounts
 from interview_kit.emulator.items import ConversationItems
 from interview_kit.emulator.responses import ResponsePlan, ResponseRun, purpose_of
@@ -828,3 +829,9 @@ class RealtimeConversation:
         raise ClientEventError(
             "output_audio_buffer.clear is only supported for WebRTC connections.", "invalid_value", "type"
         )
+
+
+def warm_up_validators() -> None:
+    """Every validator a conversation uses, built before the first client connects (`checks.warm_up`)."""
+    warm_up([SessionUpdatedEvent, ConversationItemAdded, RealtimeResponseCreateParams,
+             RealtimeSessionCreateRequest, *ITEM_MODELS.values()])
