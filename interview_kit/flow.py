@@ -366,9 +366,13 @@ class AssessmentFlow:
                         self.settings.timeouts.speaking)
         return []
 
-    def playback_done(self, now: float, response_id: str) -> list[Action]:
-        """The last sample of a response was played (or it had none)."""
+    def playback_done(self, now: float, response_id: str, *, heard: bool = True) -> list[Action]:
+        """The last sample of a response was played (or it had none). `heard` False: its audio came
+        but none of it could be played (not base64, not a string): an assessment line nobody heard,
+        listed in `not_heard`."""
         stage = self._stage_of_id(response_id)
+        if not heard and stage is not None and stage not in self.not_heard:
+            self.not_heard.append(stage)
         if stage is None:
             if response_id not in self._played_early:
                 self._played_early = [*self._played_early[-31:], response_id]

@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -431,6 +431,7 @@ class ResponseRegistry:
     def __init__(self) -> None:
         self._pending: deque[str] = deque()
         self._purposes: dict[str, str] = {}
+        self._done: set[str] = set()  # ids whose response.done came: never current again
         self.current_id: str | None = None
 
     @property
@@ -459,8 +460,9 @@ class ResponseRegistry:
         rid = response_id_of(event)
         if rid is None:
             return None
-        if rid in self._purposes:  # a duplicate created: keep the first binding
-            self.current_id = rid
+        if rid in self._purposes:  # a duplicate created (or one after its done): keep the first binding
+            if rid not in self._done:
+                self.current_id = rid
             return Binding(rid, self._purposes[rid], "known")
         echoed = purpose_of(event)
         if echoed is not None:
@@ -474,18 +476,23 @@ class ResponseRegistry:
         self.current_id = rid
         return binding
 
-    def done(self, event: Mapping[str, Any], items: Mapping[str, str] | None = None) -> Binding | None:
+    def done(self, event: Mapping[str, Any], items: Mapping[str, str] | None = None,
+             finished: Container[str] = ()) -> Binding | None:
         """Resolve a ``response.done``: by its id (bound or not: a done without created after an
         interruption still names its purpose by echo or becomes ``auto``). A done without a usable id
-        (``response`` null, missing, its id not a string) binds only to the response that owns one
-        of its output items (`items`: item id -> response id, as seen in the stream); otherwise to
-        nothing, never to whichever response is current, whose audio may still be arriving."""
+        (``response`` null, missing, its id not a string) binds to the response that owns one of its
+        output items (`items`: item id -> response id, as seen in the stream), else to the current
+        response once its audio is complete (`finished`: its audio's done came); otherwise to nothing,
+        never to a response whose audio may still be arriving."""
         rid = response_id_of(event)
         if rid is None:
             owners = {items[i] for i in output_item_ids_of(event) if i in (items or {})}
-            if len(owners) != 1:
+            if len(owners) == 1:
+                rid = owners.pop()
+            elif not owners and self.current_id is not None and self.current_id in finished:
+                rid = self.current_id
+            else:
                 return None
-            rid = owners.pop()
         purpose = self._purposes.get(rid)
         how = "known"
         if purpose is None:
@@ -498,7 +505,12 @@ class ResponseRegistry:
             self._purposes[rid] = purpose
         if self.current_id == rid:
             self.current_id = None
+        self._done.add(rid)
         return Binding(rid, purpose, how)
+
+    def finished(self, response_id: str) -> bool:
+        """Whether this response's ``response.done`` came."""
+        return response_id in self._done
 
     def resolve(self, event: Mapping[str, Any]) -> str | None:
         """The response id of any event: its own, else the current response's."""

@@ -129,11 +129,17 @@ class ResponseSequencer:
     # --- fed by the session's dispatch ---------------------------------------------------------
 
     def on_created(self, binding: Binding) -> None:
-        self.active_id = binding.response_id
-        self._idle.clear()
+        """A ``response.created``: that response is active, unless its ``response.done`` came first
+        (a server that reorders them): then it only answers the request waiting for it."""
+        finished = self._registry.finished(binding.response_id)
+        if not finished:
+            self.active_id = binding.response_id
+            self._idle.clear()
         if self._outstanding is not None and binding.purpose == self._outstanding:
             self._outstanding = None
             self._answered.set()
+            if finished and self.active_id is None:
+                self._idle.set()
 
     def on_done(self, binding: Binding) -> None:
         if self.active_id in (None, binding.response_id):

@@ -140,6 +140,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
         self._audio_items: dict[str, str] = {}  # response id -> its audio item id
         self._with_audio: set[str] = set()
         self._finished_audio: set[str] = set()  # (and discarded ones': never played)
+        self._unplayable: set[str] = set()  # responses whose audio came but could not be decoded
         self._discarded: set[str] = set()  # responses cancelled at their creation (flow: unwanted)
         self._calls_handled: set[str] = set()
         self._expires_at: int | None = None  # session.expires_at, as the server last said

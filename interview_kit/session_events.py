@@ -47,7 +47,8 @@ class SessionEvents:
             if kind == Rec.RESPONSE_CREATED:
                 binding = self._registry.created(event)
             elif kind == Rec.RESPONSE_DONE:
-                binding = self._registry.done(event, {item: r for r, item in self._audio_items.items()})
+                binding = self._registry.done(event, {item: r for r, item in self._audio_items.items()},
+                                              finished=self._finished_audio)
                 if binding is None:
                     log.warning("protocol: response.done without a usable response id and no known "
                                 "output item; bound to no response (the current one plays on)")
@@ -79,7 +80,9 @@ class SessionEvents:
             return
         if item:
             self._audio_items.setdefault(rid, item)
-        if pcm and rid not in self._finished_audio:
+        if not pcm:
+            self._unplayable.add(rid)  # a delta that decodes to nothing (not base64, not a string)
+        elif rid not in self._finished_audio:
             self._with_audio.add(rid)
             self._output.enqueue(rid, pcm)
 
@@ -119,8 +122,8 @@ class SessionEvents:
         self._finished_audio.add(rid)
         if rid in self._with_audio:
             self._output.finish(rid)  # playback.ended follows once its last sample has been played
-        else:  # nothing to play: complete at once
-            self._apply(self._flow.playback_done(self._now(), rid))
+        else:  # nothing to play: complete at once (heard, unless its audio came and could not be played)
+            self._apply(self._flow.playback_done(self._now(), rid, heard=rid not in self._unplayable))
 
     def _on_transcript(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         if rid is None:
@@ -162,10 +165,10 @@ class SessionEvents:
 
     def _on_response_done(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         self._awaiting_response = False
-        self._link_progress = True
         self._on_function_call(event, rid, binding)
         if binding is None:
             return
+        self._link_progress = True
         assert self._sequencer is not None
         self._sequencer.on_done(binding)
         if binding.response_id in self._discarded:  # the flow has let it go already
@@ -185,8 +188,11 @@ class SessionEvents:
         self._apply(self._flow.speech_started(now, playing))
 
     def _on_answer_item(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
-        """Input audio committed, or a user item added: an answer whose transcript is to come."""
+        """Input audio committed, or a user item added: an answer whose transcript is to come. While
+        interviewing the server's turn taking responds to it: a response is due (the silence limit)."""
         self._apply(self._flow.answer_pending(self._now(), proto.answer_item_of(event)))
+        if self._flow.phase is Phase.INTERVIEWING and event["type"] == Rec.INPUT_COMMITTED:
+            self._awaiting_response = True
 
     def _on_speech_stopped(self, event: dict, rid: str | None, binding: proto.Binding | None) -> None:
         self._speech_open = False

@@ -49,6 +49,7 @@ log = logging.getLogger("interview_kit.session")
 
 RESEND_MS = 30_000  # at most this much of the candidate's latest audio is sent again on a resume
 KEEPALIVE_TIMEOUT = "keepalive ping timeout"  # the words (and 1011) websockets uses for the same
+MIN_AGE_TO_MOVE = 30.0  # seconds a connection lives before it is moved ahead of its expiry (or half its life)
 
 
 class SessionLink:
@@ -166,8 +167,11 @@ class SessionLink:
             return
         if self._expires_loop is None or not self.config.reconnects:
             return
+        age = now - (self._opened_at + self._t0_loop())
         lifetime = self._expires_loop - (self._opened_at + self._t0_loop())
         margin = min(self.config.expiry_margin, max(lifetime, 0.0) / 4)
+        if age < min(MIN_AGE_TO_MOVE, lifetime / 2):  # a connection just made is not moved at once
+            return
         between_turns = (not self._sequencer.busy and self._output.playing_response_id is None
                          and not self._speech_open
                          and self._flow.phase in (Phase.INTERVIEWING, Phase.AWAITING_REPORT))
@@ -181,8 +185,16 @@ class SessionLink:
         return self._folder.log.t0
 
     def _note_expiry_at(self, expires_at: int) -> None:
-        """expires_at is wall-clock epoch seconds; kept on the loop's clock, which the checks use."""
-        self._expires_loop = loop_time() + (expires_at - time.time())
+        """expires_at is wall-clock epoch seconds; kept on the loop's clock, which the checks use. One
+        already past says a clock is off (ours or the server's): it is not acted on (the server's own
+        expiry close is still resumed)."""
+        left = expires_at - time.time()
+        if left <= 0:
+            log.warning("the server says its session expired %.0f s ago: a clock is off; not moving "
+                        "ahead of it", -left)
+            self._expires_loop = None
+            return
+        self._expires_loop = loop_time() + left
 
     # --- losing it ------------------------------------------------------------------------------------
 
