@@ -110,7 +110,7 @@ class SessionConfig:
     vad_silence_duration_ms: int = 500
     # recording
     out_dir: Path = field(default_factory=lambda: Path("data/sessions"))
-    record_audio: bool = True  # audio/candidate.wav and audio/interviewer.wav (off: no audio kept)
+    record_audio: bool = True  # audio/candidate.wav, audio/interviewer.wav at real time (off: none kept)
     stall_threshold: float = 0.05
     tick_interval: float = 0.05
 
@@ -210,6 +210,13 @@ class SessionConfig:
     def resolve_api_key(self) -> str | None:
         """The key: given, else from the environment variable `api_key_env`."""
         return self.api_key or os.environ.get(self.api_key_env) or None
+
+    @property
+    def records_audio(self) -> bool:
+        """Whether the session keeps both sides' audio: `record_audio`, at real time only. A sped-up
+        rehearsal's audio would be `speed` times longer than its session and is no use for timing
+        (the analysis leaves such runs out); `SessionRecorder` can still record one if asked."""
+        return self.record_audio and self.speed == 1
 
     @property
     def reconnects(self) -> bool:

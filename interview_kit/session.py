@@ -238,7 +238,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
             on_write_error=self._on_write_error)
         for cb in self._listeners:
             self._folder.log.add_listener(cb)
-        if self.config.record_audio:  # on the log's clock: sample / (24 kHz x speed) = t
+        if self.config.records_audio:  # on the log's clock: sample / 24 kHz = t
             self._recorder = SessionRecorder(
                 self._folder.path, t0=self._folder.log.t0, speed=self.config.speed,
                 on_error=self._recording_stopped)

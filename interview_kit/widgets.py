@@ -190,7 +190,7 @@ class LiveView:
         if isinstance(config, Mapping):
             limit = config.get("max_minutes")
             self.max_minutes = float(limit) if isinstance(limit, int | float) else None
-            self.recording_audio = bool(config.get("record_audio"))
+            self.recording_audio = bool(config.get("record_audio")) and config.get("speed", 1) == 1
         return False
 
     def _on_resumed(self, _record: Mapping[str, Any], _data: Mapping[str, Any]) -> bool:

@@ -48,7 +48,7 @@ browser's microphone* in the panel once before **Start** (on a laptop or a remot
 TARGET = "emulator"          # "emulator" (offline) | "hosted" (api.openai.com, needs OPENAI_API_KEY) | "url"
 BASE_URL = None              # TARGET = "url": an OpenAI-compatible server, e.g. "http://127.0.0.1:8000/v1"
 SCENARIO = "default"         # shipped scenario name or .toml path: the script and the simulated candidate
-CANDIDATE = None             # None: simulated with the emulator, the browser's microphone with the hosted API;
+CANDIDATE = None             # None: simulated with the emulator, the browser microphone with the hosted API;
                              # or "browser" | "microphone" (the kernel's devices) | "simulated"
 ASSESSMENT_MODE = "overlap"  # "overlap" (the fix) | "after-ack" (original order) | "blocking" (the bug)
 PROMPT = "default"           # assessment prompt: a name in data/prompts/ or a .toml path

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -181,6 +180,8 @@ def prepare_notebook(folder: Path, *, replace: dict[str, str] | None = None, **p
     """Notebook 01, as committed, with its `parameters` cell overridden (the papermill convention: the
     values are appended to the cell, so the rest of the notebook is the one users run); `replace`
     changes code in the other cells (each old text must be there)."""
+    import nbformat  # (its import takes seconds: only where a browser test needs it)
+
     nb = nbformat.read(NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     cell.source += "\n# the test's values\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())

@@ -123,7 +123,7 @@ async def run_interview(
     loop does not block the server), the OpenAI assessor against the emulator's chat endpoint."""
     with Emulator.in_thread(scenario=scenario, api_key=emulator_key) as emu:
         config = SessionConfig(base_url=emu.base_url, api_key=FAKE_KEY, out_dir=tmp_path,
-                               speed=scenario.speed, language=scenario.language)
+                               speed=scenario.speed, language=scenario.language, record_audio=False)
         config = config.with_overrides({**scenario.client, **overrides})
         assessor = assessor or OpenAIAssessor(config.assessment_model, base_url=emu.base_url,
                                               api_key=FAKE_KEY, timeout=30.0)
@@ -152,10 +152,12 @@ async def run_in_memory(
     clock: use it in tests marked ``@pytest.mark.looptime``, with `real_time` scenarios.
     `input` replaces the candidate's voice (e.g. a `ScriptedVoiceInput` the test speaks into);
     `during(session)` runs before the session starts (to add listeners or schedule a button press);
-    `overrides` are config settings."""
+    `overrides` are config settings. The audio recording is off unless asked for (``record_audio=True``):
+    tests/test_audio_recording.py tests it; everywhere else it would only cost time."""
     transport = transport or InMemoryTransport(serve=serve or serve_in_memory(scenario))
     config = SessionConfig(api_key=FAKE_KEY, out_dir=tmp_path, speed=scenario.speed,
-                           language=scenario.language).with_overrides({**scenario.client, **overrides})
+                           language=scenario.language, record_audio=False,
+                           ).with_overrides({**scenario.client, **overrides})
     session = InterviewSession(config, transport=transport, assessor=assessor or HeuristicAssessor(),
                                candidate=scenario if candidate else None, input=input)
     if during is not None:

@@ -133,7 +133,7 @@ async def test_a_recorded_interview_matches_its_event_log_and_its_gaps(tmp_path:
     """The session records both sides by default (`record_audio`): each playback is in the
     interviewer's file where the log has it, the candidate's speech where the input stream had it,
     and the turns table's `gap_audio_s` agrees with the event-derived `gap_s` within a frame."""
-    run = await run_in_memory(real_time("default", questions=3), tmp_path)
+    run = await run_in_memory(real_time("default", questions=3), tmp_path, record_audio=True)
     folder = run.folder
     assert json.loads((folder / "audio" / "recording.json").read_text())["closed"] is True
     events = run.events()

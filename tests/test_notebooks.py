@@ -14,11 +14,26 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+if TYPE_CHECKING:
+    import nbformat
+
+
+def nbf() -> Any:
+    """nbformat, imported when a test needs it: its import takes seconds (jsonschema's format
+    checkers), which every pytest worker would otherwise pay at collection."""
+    import nbformat
+
+    return nbformat
+
+
+def nbf_client() -> Any:
+    from nbclient import NotebookClient
+
+    return NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -55,15 +70,15 @@ def with_parameters(nb: nbformat.NotebookNode, **params: Any) -> nbformat.Notebo
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", []))
     lines = [f"{name} = {value!r}" for name, value in params.items()]
     lines.append(f"import sys as _sys\nassert _sys.prefix == {sys.prefix!r}, _sys.prefix")
-    cell = nbformat.v4.new_code_cell("\n".join(lines), id="injected-parameters")
+    cell = nbf().v4.new_code_cell("\n".join(lines), id="injected-parameters")
     cell.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(index + 1, cell)
     return nb
 
 
 def execute(name: str, kernel: str, **params: Any) -> nbformat.NotebookNode:
-    nb = with_parameters(nbformat.read(NOTEBOOKS / name, as_version=4), **params)
-    client = NotebookClient(nb, kernel_name=kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
+    nb = with_parameters(nbf().read(NOTEBOOKS / name, as_version=4), **params)
+    client = nbf_client()(nb, kernel_name=kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
     return nb
@@ -94,8 +109,8 @@ def _make_notebooks():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebooks_are_valid_with_one_parameters_cell(name: str) -> None:
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nbformat.validate(nb)
+    nb = nbf().read(NOTEBOOKS / name, as_version=4)
+    nbf().validate(nb)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
 
@@ -116,7 +131,7 @@ def test_notebooks_in_git_carry_no_outputs(name: str) -> None:
     text = _committed(name)
     if text is None:
         pytest.skip("not a git checkout, or the notebook is not tracked yet")
-    nb = nbformat.reads(text, as_version=4)
+    nb = nbf().reads(text, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), f"{name} is committed with outputs"
 
@@ -133,17 +148,17 @@ def test_a_run_and_saved_notebook_still_matches_but_an_edited_one_does_not(tmp_p
     tests and `make_notebooks.py --check` compare sources, so that never breaks them."""
     make_notebooks = _make_notebooks()
     name = NAMES[1]
-    nb = nbformat.reads(make_notebooks.render(name), as_version=4)
+    nb = nbf().reads(make_notebooks.render(name), as_version=4)
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cell.execution_count = i + 1
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="using 7 of 8 sessions\n")]
+        cell.outputs = [nbf().v4.new_output("stream", name="stdout", text="using 7 of 8 sessions\n")]
     nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
     saved = tmp_path / name
-    nbformat.write(nb, saved)
+    nbf().write(nb, saved)
     assert not make_notebooks.differs(name, saved)
     assert make_notebooks.main(["--check"]) == 0
     nb.cells[2].source += "\nprint('edited')"
-    nbformat.write(nb, saved)
+    nbf().write(nb, saved)
     assert make_notebooks.differs(name, saved)
 
 
@@ -263,9 +278,9 @@ def test_readme_analysis_snippet_shows_its_plot(venv_kernel: str, sample_session
     snippet = readme_analysis_snippet()
     code = snippet.replace('"data/sessions/*"', repr(sample_sessions))
     assert code != snippet and "%matplotlib" not in code and "display(" not in code
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(code, id="readme-snippet")]
-    NotebookClient(nb, kernel_name=venv_kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
+    nb = nbf().v4.new_notebook()
+    nb.cells = [nbf().v4.new_code_cell(code, id="readme-snippet")]
+    nbf_client()(nb, kernel_name=venv_kernel, timeout=CELL_TIMEOUT_S, startup_timeout=60,
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     outputs = nb.cells[0].outputs
     assert not any(o.get("output_type") == "error" for o in outputs), outputs

@@ -55,13 +55,15 @@ async def test_default_interview_reaches_complete(tmp_path: Path) -> None:
 
 
 async def test_slow_report_overlap_completes_without_a_close(tmp_path: Path) -> None:
-    run = await run_interview(fast("slow-report", speed=30), tmp_path)
+    # a 2.5 s report: well past the 1 s ping timeout, the point of the scenario (its own 5 s would
+    # only make the suite wait)
+    run = await run_interview(fast("slow-report", speed=30, report_delay=2.5), tmp_path)
     assert run.session.config.ping_interval == 0.5  # the scenario's [client] table was applied
     assert run.result.outcome == "complete"
     assert run.result.close_code == 1000
     closed = run.of("connection.closed")
     assert [c["data"]["by"] for c in closed] == ["client"]
-    assert run.of("report.ready")[0]["data"]["duration_s"] >= 4.5
+    assert run.of("report.ready")[0]["data"]["duration_s"] >= 2.4
     pings = run.of("ping")
     assert pings and all("rtt_ms" in p["data"] for p in pings)  # keepalive answered throughout
     # the report ran off the loop: no stall after the trigger (a blocking call, or building an async
@@ -73,12 +75,13 @@ async def test_slow_report_overlap_completes_without_a_close(tmp_path: Path) -> 
 
 
 async def test_slow_report_blocking_mode_reproduces_the_1011_close(tmp_path: Path) -> None:
-    run = await run_interview(fast("slow-report", speed=30), tmp_path, assessment_mode="blocking")
+    run = await run_interview(fast("slow-report", speed=30, report_delay=2.5), tmp_path,
+                              assessment_mode="blocking")
     assert run.result.outcome == "disconnected"
     # The server's keepalive gave up while the loop was blocked: the original failure, exactly.
     assert (run.result.close_code, run.result.close_reason) == (1011, "keepalive ping timeout")
     stalls = [s["data"]["duration_ms"] for s in run.of("loop.stall")]
-    assert max(stalls) >= 3000  # the report call held the loop for ~5 s
+    assert max(stalls) >= 2000  # the report call held the loop for ~2.5 s
     assert run.result.phases[-1]["to"] == "disconnected"
     report = run.json("report.json")
     assert report["error"] is None  # the report itself was produced, and saved

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from session_helpers import IN_MEMORY, assert_folder_complete, fast, real_time, run_in_memory, run_interview
 
 from interview_kit.scenario import Fault, load_scenario
@@ -41,23 +40,19 @@ async def test_drop_during_summary_is_heard_after_the_reconnect(tmp_path: Path) 
     assert_folder_complete(run)
 
 
-@pytest.mark.parametrize("reconnect", [False, True])
-async def test_a_server_that_stops_reading_never_hangs_the_session(tmp_path: Path, reconnect: bool) -> None:
-    """Over a real websocket the emulator pauses reading its socket 0.5 s (audio clock) into the first
-    question: the session closes the connection within 2 x the ping timeout, then ends disconnected
-    (reconnect off) or resumes and completes (on)."""
+async def test_a_server_that_stops_reading_never_hangs_the_session(tmp_path: Path) -> None:
+    """Over a real websocket (real socket buffers) the emulator pauses reading its socket 0.5 s (audio
+    clock) into the first question: the session closes the connection within 2 x the ping timeout and,
+    reconnect off, ends disconnected. (Resumed after it, in memory: test_session_reconnect.py.)"""
     stop = Fault(kind="stop_reading", during="question", at=0.5, reconnectable=True)
     scenario = fast("default", speed=20, questions=1, faults=(stop,))
     ping = 1.0
-    run = await run_interview(scenario, tmp_path, reconnect=reconnect, ping_interval=ping, ping_timeout=ping)
+    run = await run_interview(scenario, tmp_path, reconnect=False, ping_interval=ping, ping_timeout=ping)
     created = next(e["t"] for e in run.of("response.created"))
     closed = run.of("connection.closed")[0]
     assert closed["data"]["by"] == "client"
     assert closed["t"] - (created + 0.5 / scenario.speed) <= 2 * ping + 0.25
-    if reconnect:
-        assert run.result.outcome == "complete" and run.result.reconnects == 1
-    else:
-        assert run.result.outcome == "disconnected"
+    assert run.result.outcome == "disconnected"
     assert_folder_complete(run)
 
 
