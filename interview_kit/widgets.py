@@ -809,7 +809,9 @@ class InterviewPanel:
                 self.status.value = "Not started."
             return
         outcome = str(result.outcome)
+        not_heard = ", ".join(result.not_heard) or "a line"
         words = {Outcome.COMPLETE: "Interview complete.",
+                 Outcome.COMPLETE_DEGRADED: f"Interview complete, but not heard: {not_heard}.",
                  Outcome.STOPPED: "Interview stopped; its folder is complete.",
                  Outcome.DISCONNECTED: "The connection dropped.", Outcome.FAILED: "The interview failed."}
         self.status.value = f"<b>{html.escape(words.get(outcome, outcome))}</b>"
