@@ -25,7 +25,7 @@ import logging
 import math
 import pickle
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -35,7 +35,6 @@ from interview_kit.records import Rec
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -236,61 +235,6 @@ def file_events(path: Path, rows: list[dict[str, Any]], stream_data: bool) -> Fi
     return FileEvents(
         len(rows), numbers, {k: v[0] for k, v in coded.items()}, {k: v[1] for k, v in coded.items()}, datas
     )
-
-
-class EventColumns:
-    """Many files' columns, stacked once: each categorical gets one code table shared by all files, so
-    stacking is a concatenation of codes."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, dict[Any, int]] = {name: {} for name in CATEGORICAL}
-        self.codes: dict[str, list[np.ndarray]] = {name: [] for name in CATEGORICAL}
-        self.numbers: dict[str, list[np.ndarray]] = {name: [] for name in NUMERIC}
-        self.data: list[Any] = []
-        self.counts: list[int] = []
-
-    def add(self, events: FileEvents) -> None:
-        """Append one file's columns. A non-string category value (a numeric id) joins the category of
-        its text, so ``1`` and ``"1"`` are one category rather than two with the same label."""
-        import numpy as np
-
-        for name in CATEGORICAL:
-            index = self.index[name]
-            keys = [v if type(v) is str else str(v) for v in events.categories[name]]
-            remap = np.array([index.setdefault(k, len(index)) for k in keys] + [-1], dtype=np.int32)
-            self.codes[name].append(remap[events.codes[name]])  # code -1 picks the trailing -1
-        for name in NUMERIC:
-            self.numbers[name].append(events.numbers[name])
-        self.data.extend(events.data)
-        self.counts.append(events.count)
-
-    def frame(self, names: Sequence[str]) -> pd.DataFrame:
-        import numpy as np
-        import pandas as pd
-
-        out: dict[str, Any] = {
-            "session": pd.Categorical.from_codes(
-                np.repeat(np.arange(len(names), dtype=np.int32), self.counts),
-                categories=pd.Index(list(names), dtype=object),
-            ),
-        }
-        for name in EVENT_COLUMNS[1:]:
-            if name == "data":
-                data = np.empty(len(self.data), dtype=object)
-                data[:] = self.data
-                out[name] = data
-            elif name in self.index:
-                categories = list(self.index[name])  # all strings (see `add`)
-                parts = self.codes[name]
-                codes = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
-                out[name] = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
-            else:
-                parts = self.numbers[name]
-                out[name] = np.concatenate(parts) if parts else np.empty(0)
-        frame = pd.DataFrame(out, copy=False)
-        nbytes = frame["bytes"].to_numpy()
-        frame["bytes"] = frame["bytes"].where(np.abs(nbytes) < 2.0**63).astype("Int64")  # no int64: NA
-        return frame
 
 
 def _finite(value: float) -> bool:
