@@ -113,24 +113,15 @@ class BrowserMicrophone(AudioInput):
         self._loop = asyncio.get_running_loop()
         queue = self._queue = asyncio.Queue()
         self._audio._listening(True)
-        nbytes = self.chunk_samples * BYTES_PER_SAMPLE
-        buf = bytearray()
-        waited = 0.0
+
+        def quiet(seconds: float) -> None:
+            if seconds in (3.0, 30.0):
+                log.warning("the browser's microphone sent nothing for %.0f s (%s)", seconds,
+                            self._audio.describe_state())
+
         try:
-            while not self._closed:
-                try:
-                    buf += await asyncio.wait_for(queue.get(), timeout=1.0)
-                    waited = 0.0
-                except TimeoutError:
-                    waited += 1.0
-                    if waited in (3.0, 30.0):
-                        log.warning("the browser's microphone sent nothing for %.0f s (%s)", waited,
-                                    self._audio.describe_state())
-                    continue
-                while len(buf) >= nbytes and not self._closed:
-                    chunk, buf = bytes(buf[:nbytes]), buf[nbytes:]
-                    self._samples_yielded += self.chunk_samples
-                    yield self._tapped(bytes(nbytes) if self.muted else chunk)
+            async for chunk in self._chunks_from(queue, quiet):
+                yield chunk
         finally:
             self._audio._listening(False)
             self.close()

@@ -115,6 +115,26 @@ class AudioInput:
                 log.exception("the input's tap raised")
         return chunk
 
+    async def _chunks_from(self, queue: asyncio.Queue[bytes],
+                           quiet: Callable[[float], None]) -> AsyncIterator[bytes]:
+        """Whole chunks of what a capture callback puts in `queue` (a sound card, a browser), as they
+        fill, muted as asked; `quiet(seconds)` hears each second in which nothing came."""
+        nbytes = self.chunk_samples * BYTES_PER_SAMPLE
+        buf = bytearray()
+        quiet_for = 0.0
+        while not self._closed:
+            try:
+                buf += await asyncio.wait_for(queue.get(), timeout=1.0)
+                quiet_for = 0.0
+            except TimeoutError:
+                quiet_for += 1.0
+                quiet(quiet_for)
+                continue
+            while len(buf) >= nbytes and not self._closed:
+                chunk, buf = bytes(buf[:nbytes]), buf[nbytes:]
+                self._samples_yielded += self.chunk_samples
+                yield self._tapped(bytes(nbytes) if self.muted else chunk)
+
     async def chunks(self) -> AsyncIterator[bytes]:
         nbytes = self.chunk_samples * BYTES_PER_SAMPLE
         period = self.chunk_ms / 1000 / self.speed
@@ -283,22 +303,13 @@ class MicrophoneInput(AudioInput):
     async def chunks(self) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._open(asyncio.get_running_loop(), queue)
-        nbytes = self.chunk_samples * BYTES_PER_SAMPLE
-        buf = bytearray()
-        silent_for = 0.0
+
+        def quiet(seconds: float) -> None:
+            if seconds >= 3.0:
+                log.warning("the microphone delivered nothing for %.0f s", seconds)
+
         try:
-            while not self._closed:
-                try:
-                    buf += await asyncio.wait_for(queue.get(), timeout=1.0)
-                    silent_for = 0.0
-                except TimeoutError:
-                    silent_for += 1.0
-                    if silent_for >= 3.0:
-                        log.warning("the microphone delivered nothing for %.0f s", silent_for)
-                    continue
-                while len(buf) >= nbytes and not self._closed:
-                    chunk, buf = bytes(buf[:nbytes]), buf[nbytes:]
-                    self._samples_yielded += self.chunk_samples
-                    yield self._tapped(bytes(nbytes) if self.muted else chunk)
+            async for chunk in self._chunks_from(queue, quiet):
+                yield chunk
         finally:
             self.close()
