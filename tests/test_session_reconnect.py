@@ -234,8 +234,8 @@ async def test_a_summary_cut_by_a_drop_is_asked_again_from_the_sentence_being_he
     assert_folder_complete(run)
 
 
-async def test_when_every_attempt_fails_the_interview_ends_disconnected_after_the_backoff(
-        tmp_path: Path) -> None:
+def dropping_at_the_first_request() -> Connections:
+    """A server that drops (1006) the first connection at the interview's first request."""
     server = Connections()
 
     async def on_event(n: int, event: dict[str, Any], conn: Connections) -> bool | None:
@@ -245,6 +245,12 @@ async def test_when_every_attempt_fails_the_interview_ends_disconnected_after_th
         return None
 
     server.on_event = on_event
+    return server
+
+
+async def test_when_every_attempt_fails_the_interview_ends_disconnected_after_the_backoff(
+        tmp_path: Path) -> None:
+    server = dropping_at_the_first_request()
 
     class RefusedAfterTheFirst(InMemoryTransport):
         def reopen(self) -> InMemoryTransport:
@@ -263,15 +269,7 @@ async def test_when_every_attempt_fails_the_interview_ends_disconnected_after_th
 
 async def test_blocking_mode_never_reconnects(tmp_path: Path) -> None:
     """Blocking mode exists to show the original failure: a drop ends it."""
-    server = Connections()
-
-    async def on_event(n: int, event: dict[str, Any], conn: Connections) -> bool | None:
-        if event["type"] == "response.create":
-            conn.peers[0].abort()
-            return False
-        return None
-
-    server.on_event = on_event
+    server = dropping_at_the_first_request()
     run = await interview(server, tmp_path, assessment_mode="blocking")
     assert run.result.outcome == "disconnected" and len(server.received) == 1
     assert not run.of("connection.lost")
