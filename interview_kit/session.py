@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,13 +91,15 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
     ``candidate`` given: a simulated candidate answers by voice from the scenario after each question
     has been played. ``output``/``input`` default to a virtual output and silence (or the candidate's
     scripted voice); ``assessor`` to the one the config names; ``transport`` to a websocket to the
-    config's URL (tests pass an `InMemoryTransport`, replay a `ReplayTransport`).
+    config's URL (tests pass an `InMemoryTransport`, replay a `ReplayTransport`); ``wall_clock`` to
+    the machine's (a replay passes the recording's, so that its `expires_at` means what it meant).
     """
 
     def __init__(self, config: SessionConfig, *, output: AudioOutput | None = None,
                  input: AudioInput | None = None, assessor: Assessor | None = None,
                  candidate: Scenario | None = None, scenario_name: str | None = None,
-                 transport: RealtimeTransport | None = None) -> None:
+                 transport: RealtimeTransport | None = None,
+                 wall_clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self._prompt = load_prompt(config.prompt)  # a bad prompt name fails now, clearly
         self.assessor = assessor or default_assessor(config)
@@ -115,6 +118,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
             self._input = input or SilenceInput(config.speed, chunk_ms=_chunk_ms(config))
         self._scenario_name = scenario_name or (candidate.name if candidate is not None else None)
         self._transport = transport
+        self._wall_clock = wall_clock or time.time  # what the server's epoch times are read against
         self._mode = AssessmentMode(config.assessment_mode)
         self._flow = AssessmentFlow(FlowSettings(
             report_start=(ReportStart.AT_TRIGGER if self._mode is AssessmentMode.OVERLAP
@@ -169,6 +173,11 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
     def flow(self) -> AssessmentFlow:
         """The assessment flow (read its `transitions`, `ignored`, `timeouts`; do not feed it)."""
         return self._flow
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the session started, on its event log's clock (0 before `run()`)."""
+        return self._now()
 
     @property
     def folder(self) -> Path | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -101,7 +100,7 @@ class SessionEvents:
             return
         self._expires_at = expires_at
         self._note_expiry_at(expires_at)
-        left = round(expires_at - time.time(), 3)
+        left = round(expires_at - self._wall_clock(), 3)
         log.info("the server session expires at %d (in %.0f s)", expires_at, left)
         self._record(Dir.LOCAL, Rec.SESSION_EXPIRES, data={"expires_at": expires_at, "expires_in_s": left})
 

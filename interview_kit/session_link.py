@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from typing import Any
 
 from interview_kit import protocol as proto
@@ -188,7 +187,7 @@ class SessionLink:
         """expires_at is wall-clock epoch seconds; kept on the loop's clock, which the checks use. One
         already past says a clock is off (ours or the server's): it is not acted on (the server's own
         expiry close is still resumed)."""
-        left = expires_at - time.time()
+        left = expires_at - self._wall_clock()
         if left <= 0:
             log.warning("the server says its session expired %.0f s ago: a clock is off; not moving "
                         "ahead of it", -left)

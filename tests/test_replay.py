@@ -342,3 +342,17 @@ def test_the_virtual_clock_jumps_holds_for_threads_and_can_stall():
         return seen
 
     assert run_virtual(main()) == [0.0, 3600.0, 3600.0, 3605.0, 3605.0]  # (an hour would time out)
+
+
+def test_a_replay_reads_expires_at_against_the_recordings_clock(tmp_path, monkeypatch):
+    """Replayed later, the recorded session's expires_at is near (or past) on this machine's clock; the
+    replay must read it as the recorded client did (not move to a new connection ahead of it)."""
+    folder = sample("default", "after-ack")
+    recording = Recording.load(folder)
+    first = recording.events[0]
+    assert recording.wall_at(first["t"]) == pytest.approx(first["wall"])
+    expires_at = next(r["data"]["expires_at"] for r in recording.events if r["type"] == "session.expires")
+    start = time.monotonic()  # this machine's clock now says: a minute before the recorded expiry
+    monkeypatch.setattr(time, "time", lambda: expires_at - 60 + (time.monotonic() - start))
+    result = replay(folder, out_dir=tmp_path)
+    assert result.agree, format_result(result, verbose=1)

@@ -195,6 +195,12 @@ class Recording:
     def summary(self) -> Summary:
         return summarize(self.session, self.events, self.report)
 
+    def wall_at(self, t: float) -> float:
+        """The recording's wall clock (epoch seconds) at session time `t`: what its server's epoch
+        times (``expires_at``) were read against."""
+        first = next((r for r in self.events if isinstance(r.get("wall"), int | float)), None)
+        return (first["wall"] - first["t"] if first is not None else 0.0) + t
+
     @property
     def end_t(self) -> float:
         """The recording's last moment (session time)."""

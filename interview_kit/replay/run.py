@@ -147,7 +147,8 @@ async def _replay_into(out: Path, recording: Recording, *, tolerance: float, end
     assessor = ReplayAssessor(recording.report_plan)
     scenario = recording.session.get("scenario")
     session = InterviewSession(config, transport=transport, assessor=assessor,
-                               scenario_name=scenario if isinstance(scenario, str) else None)
+                               scenario_name=scenario if isinstance(scenario, str) else None,
+                               wall_clock=lambda: recording.wall_at(session.elapsed))
     timers: list[asyncio.TimerHandle] = []
 
     def user_action(kind: str) -> None:
