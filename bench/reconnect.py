@@ -51,7 +51,8 @@ def run(drops: int, delay: float, out: Path) -> list[dict[str, Any]]:
     drop = Fault(kind="drop", during="question", at=0.5, mode="abrupt", count=drops, reconnectable=True)
     scenario = dataclasses.replace(load_scenario("default"), speed=1.0, faults=(drop,))
     with Emulator.in_thread(scenario=scenario) as emu:
-        config = SessionConfig(base_url=emu.base_url, api_key="sk-bench", out_dir=out, speed=1.0,
+        # (the local emulator checks no key; the assessor's client only needs one to be set)
+        config = SessionConfig(base_url=emu.base_url, api_key="not-a-key", out_dir=out, speed=1.0,
                                reconnect_delay=delay, reconnect_max_delay=delay,
                                reconnect_attempts=drops + 5)
         session = InterviewSession(config, assessor=HeuristicAssessor(), candidate=scenario)

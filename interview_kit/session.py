@@ -396,7 +396,7 @@ class InterviewSession(SessionEvents, SessionLink, SessionEnding):
             return
         # The fallback speaks the prompt's language, as a ready report's summary does.
         text = action.text if action.text is not None else fallback_summary(self._prompt.language)
-        text = self._resumed_text(action.purpose, text, action.resumes)
+        text = self._resumed_text(text, action.resumes)
         await self._sequencer.request(action.purpose, proto.response_create(  # spoken, never a tool call
             action.purpose, instructions=proto.say_exactly(text), tool_choice="none"),
             still_wanted=lambda: self._flow.wants(action.purpose))

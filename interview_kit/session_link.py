@@ -330,7 +330,7 @@ class SessionLink:
         self._apply(self._flow.connection_resumed(now, answer_in_progress=answering))
         return True
 
-    def _resumed_text(self, purpose: str, text: str, resumes: str | None) -> str:
+    def _resumed_text(self, text: str, resumes: str | None) -> str:
         """What to say of a line asked again: from the start of the sentence the drop cut."""
         if resumes is None or resumes not in self._heard:
             return text

@@ -28,7 +28,7 @@ import ipywidgets as w
 
 from interview_kit import launch
 from interview_kit.analysis.vad_padding import VadWindow
-from interview_kit.audio.browser import AUDIO_LATENCY, BrowserAudio
+from interview_kit.audio.browser import BrowserAudio
 from interview_kit.config import HOSTED_BASE_URL
 from interview_kit.flow import PHASE_ORDER, TERMINAL_PHASES
 from interview_kit.inputclock import InputClock
@@ -344,7 +344,7 @@ _HANDLERS: dict[str, Callable[[LiveView, Mapping[str, Any], Mapping[str, Any]], 
     Rec.RESPONSE_CREATED: LiveView._on_response_created,
     Rec.SESSION_STARTED: LiveView._on_started,
     Rec.CONNECTION_RESUMED: LiveView._on_resumed,
-    AUDIO_LATENCY: LiveView._on_latency,
+    Rec.AUDIO_LATENCY: LiveView._on_latency,
 }
 
 

@@ -19,7 +19,7 @@ from session_helpers import FAKE_KEY, IN_MEMORY, Run, assert_folder_complete
 
 from interview_kit.assessment import HeuristicAssessor
 from interview_kit.audio import ScriptedVoiceInput
-from interview_kit.audio.browser import AUDIO_LATENCY, BrowserAudio
+from interview_kit.audio.browser import BrowserAudio
 from interview_kit.audio.format import BYTES_PER_SAMPLE, SAMPLE_RATE
 from interview_kit.candidate import SimulatedCandidate
 from interview_kit.config import SessionConfig
@@ -144,12 +144,12 @@ async def test_an_interview_through_the_browser_audio_completes_with_exact_playb
     assert started and all(not r["data"].get("truncated") for r in log if r["type"] == Rec.PLAYBACK_ENDED)
     first_heard = min(page.heard.values())
     assert started[0]["t"] == pytest.approx(first_heard - session._folder.log.t0, abs=2e-3)
-    assert [r["data"] for r in log if r["type"] == AUDIO_LATENCY]  # in events.jsonl, via on_note -> panel
+    assert [r["data"] for r in log if r["type"] == Rec.AUDIO_LATENCY]  # in events.jsonl, via on_note -> panel
     # the latency figures: measured from the page's reports, logged as records
     assert audio.latency()["kernel_to_speaker_ms"] == pytest.approx(
         (ONE_WAY_S + JITTER_S + OUTPUT_LATENCY_S) * 1000, abs=2)
     assert audio.latency()["mic_to_kernel_ms"] == pytest.approx(ONE_WAY_S * 1000, abs=1.0)
-    assert notes and notes[-1][0] == AUDIO_LATENCY and notes[-1][1]["mic_to_kernel_ms"] is not None
+    assert notes and notes[-1][0] == Rec.AUDIO_LATENCY and notes[-1][1]["mic_to_kernel_ms"] is not None
 
 
 @IN_MEMORY

@@ -42,7 +42,6 @@ from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
 
-AUDIO_LATENCY = Rec.AUDIO_LATENCY  # the record of the browser audio's latency figures
 BROWSER_CHUNK_MS = 40  # audio per message from the page: 25 comm messages a second (each costs the kernel
 # a message dispatch and two status messages; 20 ms would double that for 20 ms less delay)
 JITTER_MS = 60  # audio the browser buffers before it starts a response (absorbs the comm's jitter)
@@ -346,7 +345,7 @@ class BrowserAudio(anywidget.AnyWidget):
             return
         self._last_note = now
         try:
-            self.on_note(AUDIO_LATENCY, {**figures, "samples": len(self.mic_to_kernel) + len(
+            self.on_note(Rec.AUDIO_LATENCY, {**figures, "samples": len(self.mic_to_kernel) + len(
                 self.kernel_to_speaker), "sample_rate": SAMPLE_RATE})
         except Exception:
             log.exception("the latency note's receiver raised")
