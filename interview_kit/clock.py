@@ -13,6 +13,14 @@ import asyncio
 import time
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running in this thread, or None (a thread without one, e.g. ipykernel's comm threads)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def loop_time() -> float:
     """Seconds on the running loop's clock (``time.monotonic`` when no loop runs in this thread)."""
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -36,10 +36,22 @@ URL_SCHEMES = ("http", "https", "ws", "wss")
 
 
 class CandidateSource(StrEnum):
-    """Who answers: the scenario's scripted candidate (a synthetic voice), or a person at the microphone."""
+    """Who answers: the scenario's scripted candidate (a synthetic voice), or a person: at the kernel's
+    microphone, or at the browser's (the caller then brings the audio: `open_interview`'s `audio`)."""
 
     SIMULATED = "simulated"
     MICROPHONE = "microphone"
+    BROWSER = "browser"
+
+    @property
+    def is_person(self) -> bool:
+        """A person answers, in real time (speed 1), with no scripted candidate."""
+        return self is not CandidateSource.SIMULATED
+
+
+#: The caller's own audio for a person's interview: given the session's chunk length, the candidate's
+#: input and the interviewer's output (the browser's microphone and speakers).
+AudioFactory = Callable[[int], "tuple[AudioInput, AudioOutput]"]
 
 
 class Problem(StrEnum):
@@ -146,7 +158,7 @@ def plan_interview(
     except ValueError:
         known = ", ".join(CandidateSource)
         raise SetupError(f"candidate must be one of {known}; got {candidate!r}") from None
-    real_time = speakers or source is CandidateSource.MICROPHONE
+    real_time = speakers or source.is_person
     notes: list[str] = []
     try:
         loaded: Scenario | None = None
@@ -161,7 +173,7 @@ def plan_interview(
         if emulator:
             assert loaded is not None
             config = emulator_config(base, loaded, settings)
-        elif source is CandidateSource.MICROPHONE:
+        elif source.is_person:
             config = base.with_overrides({**settings, "speed": 1.0})
         else:
             assert loaded is not None
@@ -185,14 +197,20 @@ async def open_interview(
     speed: float | None = None,
     speakers: bool = False,
     settings: Mapping[str, Any] | None = None,
+    audio: AudioFactory | None = None,
 ) -> AsyncIterator[OpenedInterview]:
     """Set up one interview and yield it, ready to `run()`; the emulator (if any) stops on exit.
 
     - `base`: the session settings to start from (defaults, a TOML file, the panel's config).
     - `emulator`: True starts the built-in emulator (in its own thread, so that a blocked loop cannot
       block it too) and talks to it; False talks to `base_url` (the hosted API by default).
-    - `candidate`: ``simulated`` (the scenario's answers, spoken by a synthetic voice) or
-      ``microphone`` (a person; the interviewer then plays through the speakers).
+    - `candidate`: ``simulated`` (the scenario's answers, spoken by a synthetic voice), ``microphone``
+      (a person at the kernel's sound card; the interviewer then plays through its speakers) or
+      ``browser`` (a person whose audio the caller brings: `audio`).
+    - `audio`: for ``browser``, makes the candidate's input and the interviewer's output (the
+      browser's microphone and speakers) for the session's chunk length; called after the settings
+      and device checks and before the emulator starts, so it may refuse with `SetupError` (no
+      microphone yet) with nothing started.
     - `scenario`, `speed`: a shipped scenario name or a scenario file, and its audio clock factor
       (None: the scenario's own); used by the emulator and the simulated candidate.
     - `speakers`: play the interviewer through the sound card (real time) instead of a virtual output.
@@ -205,17 +223,22 @@ async def open_interview(
 
     config, loaded, notes = plan_interview(base, emulator=emulator, candidate=candidate, scenario=scenario,
                                            speed=speed, speakers=speakers, settings=settings)
-    microphone = CandidateSource(candidate) is CandidateSource.MICROPHONE
+    source = CandidateSource(candidate)
+    if (source is CandidateSource.BROWSER) != (audio is not None):
+        raise SetupError("the browser candidate needs its audio (`audio`), and only it brings its own")
+    microphone = source is CandidateSource.MICROPHONE
     try:
         await _check_devices(microphone=microphone, speakers=speakers or microphone)
     except AudioDeviceError as exc:
         raise SetupError(audio_problem(exc), Problem.NO_AUDIO) from None
+    own_audio = audio(_chunk_ms(config)) if audio is not None else None  # may refuse, like a device
     async with contextlib.AsyncExitStack() as stack:
         if emulator:
             assert loaded is not None
             base_url = await _start_emulator(stack, loaded)
             config = dataclasses.replace(config, base_url=base_url)
-        yield _build(config, loaded, microphone=microphone, speakers=speakers or microphone, notes=notes)
+        yield _build(config, loaded, source=source, speakers=speakers or microphone, notes=notes,
+                     audio=own_audio)
 
 
 async def _check_devices(*, microphone: bool, speakers: bool) -> None:
@@ -245,19 +268,28 @@ async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) 
     return emu.base_url
 
 
-def _build(config: SessionConfig, scenario: Scenario | None, *, microphone: bool, speakers: bool,
-           notes: list[str]) -> OpenedInterview:
-    from interview_kit.audio import MicrophoneInput, ScriptedVoiceInput, SpeakerOutput
-    from interview_kit.session import InterviewSession, _chunk_ms
+def _chunk_ms(config: SessionConfig) -> int:
+    """The session's own rule for its input's chunks (longer when the clock runs fast)."""
+    from interview_kit.session import _chunk_ms
 
-    chunk_ms = _chunk_ms(config)  # the session's own rule (longer chunks when the clock runs fast)
+    return _chunk_ms(config)
+
+
+def _build(config: SessionConfig, scenario: Scenario | None, *, source: CandidateSource, speakers: bool,
+           notes: list[str], audio: tuple[AudioInput, AudioOutput] | None) -> OpenedInterview:
+    from interview_kit.audio import MicrophoneInput, ScriptedVoiceInput, SpeakerOutput
+    from interview_kit.session import InterviewSession
+
+    chunk_ms = _chunk_ms(config)
     audio_input: AudioInput
-    if microphone:
-        audio_input = MicrophoneInput(chunk_ms=chunk_ms)
+    output: AudioOutput | None  # None: the session's virtual output
+    if audio is not None:
+        audio_input, output = audio
     else:
-        audio_input = ScriptedVoiceInput(config.speed, chunk_ms=chunk_ms)
-    output = SpeakerOutput(None) if speakers else None  # None: the session's virtual output
-    candidate = None if microphone else scenario
+        audio_input = (MicrophoneInput(chunk_ms=chunk_ms) if source is CandidateSource.MICROPHONE
+                       else ScriptedVoiceInput(config.speed, chunk_ms=chunk_ms))
+        output = SpeakerOutput(None) if speakers else None
+    candidate = None if source.is_person else scenario
     try:  # a bad prompt name fails here, clearly
         session = InterviewSession(config, output=output, input=audio_input, candidate=candidate,
                                    scenario_name=scenario.name if scenario is not None else None)

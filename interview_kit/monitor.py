@@ -66,23 +66,29 @@ class _Monitor:
 class LoopLagMonitor(_Monitor):
     """Records every event-loop stall longer than `threshold` seconds: how late a `interval` timer fired.
 
-    `on_stall(start, duration)` is called on the loop with the clock time the timer was due and how late
-    it fired. `stalls` keeps them all; `longest_stall` is the worst (0.0 when none).
+    `on_stall(start, duration, cpu)` is called on the loop with the clock time the timer was due, how late
+    it fired, and the CPU time the loop's thread used from the timer's previous firing to this one. The
+    CPU time tells the two kinds of stall apart: a loop busy with work (cpu close to the interval plus
+    the stall: something to move off the loop) and a loop that could not run (cpu near zero: a blocking
+    call, another thread holding the GIL, or the machine giving the process no CPU). `stalls` keeps
+    (start, duration) for them all; `longest_stall` is the worst (0.0 when none).
     """
 
     _name = "loop-lag-monitor"
 
     def __init__(
         self,
-        on_stall: Callable[[float, float], None] | None,
+        on_stall: Callable[[float, float, float], None] | None,
         *,
         threshold: float = 0.05,
         interval: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         if threshold <= 0 or interval <= 0:
             raise ValueError("threshold and interval must be positive")
         self.on_stall = on_stall
+        self._cpu_clock = cpu_clock
         self.threshold = threshold
         self.interval = interval
         self._clock = clock
@@ -90,23 +96,26 @@ class LoopLagMonitor(_Monitor):
         self.longest_stall = 0.0
         self.lags_seen = 0
 
-    def _record(self, start: float, duration: float) -> None:
+    def _record(self, start: float, duration: float, cpu: float) -> None:
         self.stalls.append((start, duration))
         self.longest_stall = max(self.longest_stall, duration)
         if self.on_stall is not None:
             try:
-                self.on_stall(start, duration)
+                self.on_stall(start, duration, cpu)
             except Exception:
                 log.exception("on_stall handler raised")
 
     async def _run(self) -> None:
+        cpu_before = self._cpu_clock()
         while True:
             due = self._clock() + self.interval
             await asyncio.sleep(self.interval)
             lag = self._clock() - due
+            cpu_now = self._cpu_clock()
             self.lags_seen += 1
             if lag > self.threshold:
-                self._record(due, lag)
+                self._record(due, lag, cpu_now - cpu_before)
+            cpu_before = cpu_now
 
 
 class KeepaliveMonitor(_Monitor):

@@ -261,10 +261,13 @@ class SessionEvents:
                 and self._flow.phase is Phase.INTERVIEWING):
             self._candidate.question_played()
 
-    def _on_stall(self, start: float, duration: float) -> None:
+    def _on_stall(self, start: float, duration: float, cpu: float) -> None:
+        """`cpu`: the loop thread's CPU time over the stall and the monitor's interval before it (see
+        `LoopLagMonitor`): near the duration, the loop was busy; near zero, it could not run."""
         assert self._folder is not None
         self._record(Dir.LOCAL, Rec.LOOP_STALL, data={"duration_ms": round(duration * 1000, 3),
-                                                      "started": round(start - self._folder.log.t0, 6)})
+                                                      "started": round(start - self._folder.log.t0, 6),
+                                                      "cpu_ms": round(cpu * 1000, 3)})
 
     def _on_flow_record(self, kind: str, record: dict[str, Any]) -> None:
         data = {k: v for k, v in record.items() if k not in ("t", "phase")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import html
 import io
 import logging
@@ -29,6 +28,7 @@ import ipywidgets as w
 from interview_kit import launch
 from interview_kit.analysis.vad_padding import VadWindow
 from interview_kit.audio.browser import BrowserAudio
+from interview_kit.clock import running_loop
 from interview_kit.config import HOSTED_BASE_URL
 from interview_kit.flow import PHASE_ORDER, TERMINAL_PHASES
 from interview_kit.inputclock import InputClock
@@ -38,7 +38,7 @@ from interview_kit.records import ASSESSMENT_PURPOSES, AssessmentMode, Dir, Outc
 from interview_kit.transcript import Turn
 
 if TYPE_CHECKING:
-    from interview_kit.audio import AudioInput
+    from interview_kit.audio import AudioInput, AudioOutput
     from interview_kit.config import SessionConfig
     from interview_kit.session import InterviewSession, SessionResult
 
@@ -58,7 +58,7 @@ TARGETS: dict[str, str] = {
     "Hosted OpenAI API": Target.HOSTED,
     "Other base URL": Target.URL,
 }
-BROWSER = "browser"  # the candidate at the browser's microphone, the interviewer in its speakers
+BROWSER = CandidateSource.BROWSER  # the candidate at the browser microphone, the interviewer in its speakers
 CANDIDATES: dict[str, str] = {"Browser microphone": BROWSER,
                               "Kernel devices": CandidateSource.MICROPHONE,
                               "Simulated (scenario)": CandidateSource.SIMULATED}
@@ -468,10 +468,13 @@ class InterviewPanel:
         self.timeline.layout.display = "none"
         self.browser_audio = BrowserAudio(on_note=self._on_audio_note)
 
-        self.start_button.on_click(lambda _b: self.start())
-        self.stop_button.on_click(lambda _b: self.stop())
-        self.trigger_button.on_click(lambda _b: self.trigger_assessment())
-        self.mute_button.observe(self._on_mute, names="value")
+        # The controls reach the interview on its loop, the kernel's: JupyterLab 4.6 sends widget
+        # messages to a kernel subshell by default, whose thread runs a loop of its own (`_at_home`).
+        self._home = running_loop()
+        self.start_button.on_click(lambda _b: self._at_home(self.start))
+        self.stop_button.on_click(lambda _b: self._at_home(self.stop))
+        self.trigger_button.on_click(lambda _b: self._at_home(self.trigger_assessment))
+        self.mute_button.observe(lambda change: self._at_home(self._on_mute, change), names="value")
         self.target.observe(self._on_target, names="value")
         self.candidate.observe(self._sync_controls, names="value")
         self._on_target({"new": target})
@@ -562,6 +565,16 @@ class InterviewPanel:
         self.base_url.layout.display = "none" if emulator else ""
         self.browser_audio.layout.display = "" if self.candidate.value == BROWSER else "none"
         self.candidate.disabled = self.running
+
+    def _at_home(self, func: Callable[..., Any], *args: Any) -> None:
+        """Call a control on the loop the panel was made on (the kernel's), from whichever thread the
+        widget message arrived on: the interview, its session and its tasks belong to that loop, and
+        `await panel.wait()` in a cell waits there too. Directly when already there (or loop-less)."""
+        home = self._home
+        if home is not None and home is not running_loop() and home.is_running():
+            home.call_soon_threadsafe(func, *args)
+            return
+        func(*args)
 
     def _on_mute(self, change: Mapping[str, Any]) -> None:
         if self._input is not None:
@@ -689,8 +702,6 @@ class InterviewPanel:
                 if self._stop_requested:  # Stop pressed while the emulator was starting: nothing ran
                     self.status.value = "Stopped before the interview started."
                     return None
-                if self.settings()["candidate"] == BROWSER:
-                    interview = self._with_browser_audio(interview)
                 self._input = interview.input
                 self._input.muted = self.muted
                 self.session = session = interview.session
@@ -724,27 +735,19 @@ class InterviewPanel:
         emulator = s["target"] == Target.EMULATOR
         if not emulator:
             chosen["base_url"] = s["base_url"].strip().rstrip("/")
-        browser = s["candidate"] == BROWSER
-        # the browser's audio is set up around the planned session (`_with_browser_audio`); a person
-        # speaks in real time, so the audio clock runs at 1 then
+        audio: launch.AudioFactory | None = None
+        if s["candidate"] == BROWSER:
+            browser = self.browser_audio
+
+            def audio(chunk_ms: int) -> tuple[AudioInput, AudioOutput]:
+                if not browser.ready:  # (called before the emulator starts: nothing to undo)
+                    raise SetupError(browser.describe_state())
+                return browser.new_interview(chunk_ms=chunk_ms)
+        # a person speaks in real time: the Speed control (hidden then) does not apply
+        person = CandidateSource(s["candidate"]).is_person
         return launch.open_interview(
-            self.config, emulator=emulator,
-            candidate=CandidateSource.SIMULATED if browser else s["candidate"],
-            scenario=s["scenario"], speed=1.0 if browser else s["speed"] or None, settings=chosen)
-
-    def _with_browser_audio(self, opened: launch.OpenedInterview) -> launch.OpenedInterview:
-        """The opened interview with the browser's microphone and speakers in place of its own audio:
-        the session `open_interview` planned (settings, emulator URL), made anew with the page's input
-        and output and no simulated candidate. SetupError while the page has no microphone."""
-        from interview_kit.session import InterviewSession, _chunk_ms
-
-        audio = self.browser_audio
-        if not audio.ready:
-            raise SetupError(audio.describe_state())
-        mic, speakers = audio.new_interview(chunk_ms=_chunk_ms(opened.config))
-        name = opened.scenario.name if opened.scenario is not None else None
-        session = InterviewSession(opened.config, input=mic, output=speakers, scenario_name=name)
-        return dataclasses.replace(opened, session=session, input=mic, output=speakers)
+            self.config, emulator=emulator, candidate=s["candidate"], scenario=s["scenario"],
+            speed=1.0 if person else s["speed"] or None, settings=chosen, audio=audio)
 
     def _on_audio_note(self, kind: str, data: dict[str, Any]) -> None:
         """The browser audio's latency figures: into the running session's event log (the live view
@@ -892,6 +895,7 @@ class InterviewPanel:
             else:
                 items.append(f'<span style="color:#999">{name}</span>')
         self.phases_html.value = "Phase: " + " → ".join(items)
+
 
 
 def _strip_tags(text: str) -> str:

@@ -282,3 +282,37 @@ def open_panel(page: Any, lab: Lab, shots: Shots) -> None:
 
 def wait_for_text(page: Any, text: str, timeout_ms: int) -> None:
     page.get_by_text(text, exact=False).first.wait_for(timeout=timeout_ms)
+
+
+@dataclass
+class Floor:
+    """What `machine_floor` saw: its summary and each stall as [wall time, ms, cpu ms]."""
+
+    summary: dict[str, Any]
+    stalls: list[list[float]]
+
+    def between(self, start_wall: float, end_wall: float) -> list[list[float]]:
+        return [s for s in self.stalls if start_wall <= s[0] <= end_wall]
+
+
+FLOOR_STOP_S = 10.0  # bound on the floor's process answering once its stdin closes
+
+
+@contextlib.contextmanager
+def machine_floor() -> Iterator[Floor]:
+    """The machine's own loop stalls while the block runs: `bench/loop_floor.py` (an empty loop under
+    the session's `LoopLagMonitor`, 5 ms threshold) in a process of its own. Filled in on exit."""
+    floor = Floor({}, [])
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "loop_floor.py"), "--until-stdin-closes",
+                             "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield floor
+    finally:
+        try:
+            out, _ = proc.communicate(input="", timeout=FLOOR_STOP_S)
+            result = json.loads(out)
+            floor.stalls = result.pop("list")
+            floor.summary = result
+        except (subprocess.TimeoutExpired, ValueError, KeyError):
+            proc.kill()
+            proc.wait()

@@ -228,6 +228,21 @@ async def test_openai_assessor_against_the_emulator() -> None:
     assert report.duration_s is not None and report.duration_s > 0
 
 
+async def test_a_prepared_assessor_makes_no_client_at_report_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a client loads the CA bundle while holding the interpreter lock (the session's loop
+    stalled 100-160 ms at report time in a kernel): once prepared, the report uses the prepared client."""
+    import openai
+
+    async with Emulator(scenario=scenario(), api_key=KEY) as emu:
+        assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY)
+        await asyncio.to_thread(assessor.prepare)
+        made: list[str] = []
+        for name in ("OpenAI", "AsyncOpenAI"):
+            monkeypatch.setattr(openai, name, lambda *_a, _n=name, **_k: made.append(_n))
+        report = await assessor.assess(GOOD, "strict")
+    assert made == [] and report.error is None and assessor.attempts == ["ok"]
+
+
 async def test_429_waits_as_long_as_retry_after_asks() -> None:
     async with Emulator(scenario=scenario(chat_429={"count": 1, "retry_after": 0.4})) as emu:
         assessor = OpenAIAssessor(base_url=emu.base_url, api_key=KEY, backoff=0.01)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +240,41 @@ def test_the_javascript_ships_in_the_package() -> None:
     assert 'registerProcessor("ik-mic"' in worklet and 'registerProcessor("ik-player"' in worklet
     for code in (source, worklet):  # nothing fetched at run time
         assert not re.search(r"^\s*import\b|\bimport\(|fetch\(|https://", code, re.M)
+
+
+def _from_a_subshell(call: Callable[[], None]) -> None:
+    """`call` as JupyterLab 4.6's default "comms over subshells" makes ipykernel 7 make it: on another
+    thread, inside that thread's own running loop."""
+    async def deliver() -> None:
+        call()
+
+    thread = threading.Thread(target=asyncio.run, args=(deliver(),), name="subshell")
+    thread.start()
+    thread.join(5)
+
+
+async def test_the_pages_messages_are_handled_on_the_interviews_loop_whichever_thread_receives_them() -> None:
+    audio = BrowserAudio()
+    mic, _speakers = audio.new_interview(chunk_ms=20)
+    handled_on: list[int] = []
+    received = mic._received
+    mic._received = lambda pcm: (handled_on.append(threading.get_ident()), received(pcm))  # type: ignore[method-assign]
+    got: list[bytes] = []
+
+    async def read() -> None:
+        async for chunk in mic.chunks():
+            got.append(chunk)
+
+    task = asyncio.get_running_loop().create_task(read())
+    await asyncio.sleep(0)
+    tone = bytearray(b"\x10\x00" * 480)
+    _from_a_subshell(lambda: audio._on_page_msg(audio, {"type": "mic", "t": 0.0}, [memoryview(tone)]))
+    tone[:] = bytes(len(tone))  # the receiving side reuses its frames: the chunk was copied
+    for _ in range(100):
+        if got:
+            break
+        await asyncio.sleep(0.01)
+    mic.close()
+    await asyncio.wait_for(task, 2)
+    assert handled_on == [threading.get_ident()]  # on this loop's thread, not the subshell's
+    assert got == [b"\x10\x00" * 480]

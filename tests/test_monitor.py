@@ -18,7 +18,7 @@ def block_loop(seconds: float) -> None:
 
 async def test_a_blocked_loop_is_recorded_as_a_stall() -> None:
     seen: list[tuple[float, float]] = []
-    monitor = LoopLagMonitor(lambda start, duration: seen.append((start, duration)), threshold=0.05)
+    monitor = LoopLagMonitor(lambda start, duration, _cpu: seen.append((start, duration)), threshold=0.05)
     monitor.start()
     await asyncio.sleep(0.05)
     before = time.monotonic()
@@ -50,7 +50,7 @@ async def test_work_moved_off_the_loop_does_not_stall_it() -> None:
 async def test_a_failing_callback_does_not_stop_the_monitor() -> None:
     calls = 0
 
-    def broken(start: float, duration: float) -> None:
+    def broken(start: float, duration: float, cpu: float) -> None:
         nonlocal calls
         calls += 1
         raise RuntimeError("handler bug")
@@ -135,3 +135,22 @@ async def test_a_closed_connection_ends_the_monitor_quietly() -> None:
     assert not monitor.running
     assert monitor.ended_by is not None and "ConnectionClosed" in monitor.ended_by
     await monitor.stop()  # stopping an ended monitor is fine
+
+
+async def test_a_stall_says_whether_the_loop_was_working_or_could_not_run() -> None:
+    """Busy work on the loop uses the loop thread's CPU for the whole stall; a blocking call (like the
+    original bug's synchronous HTTP request, or waiting for another thread's GIL) uses next to none."""
+    seen: list[tuple[float, float]] = []
+    monitor = LoopLagMonitor(lambda _start, duration, cpu: seen.append((duration, cpu)), threshold=0.05)
+    monitor.start()
+    await asyncio.sleep(0.05)
+    block_loop(0.3)  # waiting: no CPU
+    await asyncio.sleep(0.05)
+    spin_until = time.monotonic() + 0.3
+    while time.monotonic() < spin_until:  # working: CPU all along
+        pass
+    await asyncio.sleep(0.05)
+    await monitor.stop()
+    waited, worked = [(duration, cpu) for duration, cpu in seen if duration >= 0.25]  # in their order
+    assert waited[1] < 0.02, seen  # (a loaded machine gives the spinning loop less than all of the CPU)
+    assert worked[1] >= 0.05, seen

@@ -566,3 +566,26 @@ async def test_a_static_copy_of_the_end_survives_without_the_widgets(
     assert timeline.data["image/png"][:4] == "iVBO"  # a PNG (base64), not a widget
     assert panel.timeline.layout.display == "none"  # the timeline is shown once: in the static copy
     assert restarted[-2].data["text/html"] == "" and "image/png" not in restarted[-1].data
+
+
+def _from_a_comm_thread(call: Callable[[], object]) -> None:
+    """`call` as ipykernel 7 makes it under JupyterLab 4.6's default "comms over subshells": on the
+    subshell's own thread, inside that thread's own running loop."""
+    async def deliver() -> None:
+        call()
+
+    thread = threading.Thread(target=asyncio.run, args=(deliver(),), name="subshell")
+    thread.start()
+    thread.join(10)
+
+
+async def test_buttons_clicked_on_a_comm_thread_drive_the_interview_on_the_kernels_loop(
+        tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file)  # made in a cell: on the kernel's loop
+    _from_a_comm_thread(panel.start_button.click)
+    await wait_until(panel, lambda: panel.live.phase == "interviewing")
+    assert panel.task is not None and panel.task.get_loop() is asyncio.get_running_loop()
+    _from_a_comm_thread(panel.trigger_button.click)
+    result = await panel.wait(within=60)
+    assert result is not None and result.outcome == "complete"
+    assert result.trigger_source == "button"

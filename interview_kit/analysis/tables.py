@@ -220,12 +220,15 @@ def pings_table(events: pd.DataFrame) -> pd.DataFrame:
 
 def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per event-loop stall (`local` `loop.stall` lines): `start` (`data.started`), `end`,
-    `duration_s` (`data.duration_ms`), `phase` (the flow's phase when the stall began, from the `phase`
-    lines; a stall is only logged once it is over, often in a later phase) and `logged_phase`.
+    `duration_s` (`data.duration_ms`), `cpu_s` (`data.cpu_ms`: the loop thread's CPU time over the stall;
+    near `duration_s` the loop was busy, near 0 it could not run; NaN in logs older than the field),
+    `phase` (the flow's phase when the stall began, from the `phase` lines; a stall is only logged once it
+    is over, often in a later phase) and `logged_phase`.
     `phases`: the `phases_table` of these events if already built."""
     stalls = events[events["type"] == Rec.LOOP_STALL]
     data = [_data(d) for d in stalls["data"]]
     duration = np.array([_num(d.get("duration_ms")) / 1000.0 for d in data], dtype=float)
+    cpu = np.array([_num(d.get("cpu_ms")) / 1000.0 for d in data], dtype=float)
     logged = stalls["t"].to_numpy()
     started = np.array([_num(d.get("started")) for d in data], dtype=float)
     start = np.where(np.isnan(started), logged - duration, started)
@@ -235,6 +238,7 @@ def stalls_table(events: pd.DataFrame, phases: pd.DataFrame | None = None) -> pd
             "start": start,
             "end": start + duration,
             "duration_s": duration,
+            "cpu_s": cpu,
             "phase": stalls["phase"].astype(object).to_numpy(),
             "logged_phase": stalls["phase"].to_numpy(),
             "t": logged,

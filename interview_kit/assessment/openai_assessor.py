@@ -141,6 +141,12 @@ class OpenAIAssessor(Assessor):
             return drive_sync(attempts, lambda: client.chat.completions.create(**request), self._sleep)
 
     async def assess(self, turns: Turns, prompt: AssessmentPrompt | str) -> AssessmentReport:
+        if self._client is not None:
+            # Prepared: the blocking client's TLS context exists already. A new AsyncOpenAI client would
+            # build another (loading the CA bundle holds the interpreter lock for 20-150 ms: a stall of
+            # the session's loop, measured in the browser test at report time), so the blocking call runs
+            # in a worker thread instead, where it waits on the network without the lock.
+            return await asyncio.to_thread(self.assess_sync, turns, prompt)
         import openai
 
         request, attempts = self._begin(turns, prompt)

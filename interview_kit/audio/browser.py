@@ -37,7 +37,7 @@ from interview_kit.audio.format import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, SAMPL
 from interview_kit.audio.inputs import AudioInput
 from interview_kit.audio.outputs import AudioOutput
 from interview_kit.audio.tracker import PlaybackEvent
-from interview_kit.clock import loop_time
+from interview_kit.clock import loop_time, running_loop
 from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class BrowserMicrophone(AudioInput):
 
     async def chunks(self) -> AsyncIterator[bytes]:
         self._closed = False
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._audio.home = asyncio.get_running_loop()
         queue = self._queue = asyncio.Queue()
         self._audio._listening(True)
 
@@ -141,6 +141,7 @@ class BrowserSpeakers(AudioOutput):
     async def start(self) -> None:
         await super().start()
         self._closed = False
+        self._audio.home = asyncio.get_running_loop()
         self._audio._playing(True)
 
     async def close(self) -> None:
@@ -233,6 +234,9 @@ class BrowserAudio(anywidget.AnyWidget):
         self._playing_now = False
         self._sync_task: asyncio.Task[None] | None = None
         self._last_note = 0.0
+        #: the loop the interview's audio lives on (where it was made, then where the session reads and
+        #: plays it); the page's messages are handled there, whichever thread receives them
+        self.home: asyncio.AbstractEventLoop | None = running_loop()
         self.on_msg(self._on_page_msg)
 
     # --- what the session uses ------------------------------------------------------------------
@@ -310,8 +314,19 @@ class BrowserAudio(anywidget.AnyWidget):
             log.debug("message to the browser not sent", exc_info=True)
 
     def _on_page_msg(self, _widget: Any, content: Mapping[str, Any], buffers: list[Any]) -> None:
-        """A message from the page; called on the kernel's loop (ipykernel dispatches comm messages there
-        even while a cell awaits)."""
+        """A message from the page, handed to the audio's home loop. ipykernel calls this on the thread
+        that received it: the kernel's own loop, or, with JupyterLab's default "comms over subshells"
+        (4.6, ipykernel 7), a subshell's thread with a loop of its own; asyncio objects must not be
+        touched from there."""
+        home = self.home
+        if home is not None and home is not running_loop() and not home.is_closed():
+            frames = [bytes(b) for b in buffers]  # (the received frames are not ours to keep)
+            home.call_soon_threadsafe(self._page_msg, content, frames)
+            return
+        self._page_msg(content, buffers)
+
+    def _page_msg(self, content: Mapping[str, Any], buffers: list[Any]) -> None:
+        """A message from the page, on the audio's home loop."""
         if not isinstance(content, Mapping):
             return
         if content.get("owner") and self.owner and content.get("owner") != self.owner:
