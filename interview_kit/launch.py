@@ -3,8 +3,8 @@
 The command line (`interview-kit demo`, `interview-kit run`) and the notebook panel (`InterviewPanel`)
 both open their interviews with `open_interview`: the scenario and its speed, the session settings
 (the scenario's ``[client]`` table, the emulator's placeholder key, the user's choices last), the API
-key check, the audio device checks, the built-in emulator (started in its own thread for the
-interview, stopped after it), the candidate's audio input and the interviewer's audio output.
+key check, the audio device checks, the built-in emulator (started in its own thread or process for
+the interview, stopped after it), the candidate's audio input and the interviewer's audio output.
 
 Problems the user can fix are raised as `SetupError`, one plain sentence whose `problem` says what
 kind it is; each surface adds what to do in its own terms (a flag for the CLI, a control for the
@@ -198,12 +198,16 @@ async def open_interview(
     speakers: bool = False,
     settings: Mapping[str, Any] | None = None,
     audio: AudioFactory | None = None,
+    emulator_process: bool = False,
 ) -> AsyncIterator[OpenedInterview]:
     """Set up one interview and yield it, ready to `run()`; the emulator (if any) stops on exit.
 
     - `base`: the session settings to start from (defaults, a TOML file, the panel's config).
     - `emulator`: True starts the built-in emulator (in its own thread, so that a blocked loop cannot
       block it too) and talks to it; False talks to `base_url` (the hosted API by default).
+    - `emulator_process`: serve the emulator from a process of its own instead (about 1 s to start):
+      its work then never holds this process's interpreter lock, so the session's stall figures are
+      the client's alone (`interview_kit.emulator.process`). The notebook panel does.
     - `candidate`: ``simulated`` (the scenario's answers, spoken by a synthetic voice), ``microphone``
       (a person at the kernel's sound card; the interviewer then plays through its speakers) or
       ``browser`` (a person whose audio the caller brings: `audio`).
@@ -235,7 +239,7 @@ async def open_interview(
     async with contextlib.AsyncExitStack() as stack:
         if emulator:
             assert loaded is not None
-            base_url = await _start_emulator(stack, loaded)
+            base_url = await _start_emulator(stack, loaded, process=emulator_process)
             config = dataclasses.replace(config, base_url=base_url)
         yield _build(config, loaded, source=source, speakers=speakers or microphone, notes=notes,
                      audio=own_audio)
@@ -251,20 +255,24 @@ async def _check_devices(*, microphone: bool, speakers: bool) -> None:
         await asyncio.to_thread(check_input_device)
 
 
-async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario) -> str:
-    """Start the emulator in its own thread (off the loop) and stop it when `stack` closes; its URL."""
-    from interview_kit.emulator import Emulator
+async def _start_emulator(stack: contextlib.AsyncExitStack, scenario: Scenario, *, process: bool) -> str:
+    """Start the emulator in its own thread or process (off the loop) and stop it when `stack` closes;
+    its URL."""
+    from interview_kit.emulator import Emulator, EmulatorThread
+    from interview_kit.emulator.process import EmulatorProcess
 
-    emu = Emulator.in_thread(scenario=scenario)
+    emu: EmulatorProcess | EmulatorThread = (EmulatorProcess(scenario, timeout=EMULATOR_START_S) if process
+                                             else Emulator.in_thread(scenario=scenario))
 
     async def stop() -> None:
         await asyncio.wait_for(asyncio.to_thread(emu.stop), EMULATOR_START_S)
 
     stack.push_async_callback(stop)  # also when starting fails half-way: stop() is safe then
     try:
-        await asyncio.wait_for(asyncio.to_thread(emu.start), EMULATOR_START_S)
+        await asyncio.wait_for(asyncio.to_thread(emu.start), EMULATOR_START_S + 5)
     except (RuntimeError, OSError, TimeoutError) as exc:
         raise SetupError(f"the built-in emulator did not start: {exc}", Problem.EMULATOR) from None
+    assert emu.base_url is not None
     return emu.base_url
 
 

@@ -374,7 +374,10 @@ class InterviewPanel:
 
     `config` is the base `SessionConfig` (defaults if None); keyword settings pre-set the controls.
     Start runs the session as a task on the running loop; `await panel.wait()` (or `await panel.run()`)
-    waits for the end without blocking the kernel's other work.
+    waits for the end without blocking the kernel's other work. `emulator_process`: the built-in
+    emulator runs in a process of its own (the default: in the kernel's, its speech synthesis stalled
+    the interview's loop at every assessment; see `interview_kit.emulator.process`), or, False, in a
+    thread (starts about a second sooner).
     """
 
     def __init__(
@@ -390,6 +393,7 @@ class InterviewPanel:
         speed: float | None = None,
         out_dir: str | Path | None = None,
         show_timeline: bool = True,
+        emulator_process: bool = True,
     ) -> None:
         from interview_kit.config import SessionConfig
 
@@ -402,6 +406,7 @@ class InterviewPanel:
             raise ValueError(f"assessment_mode must be one of {', '.join(ASSESSMENT_MODES)}, "
                              f"got {assessment_mode!r}")
         self.show_timeline = show_timeline
+        self.emulator_process = emulator_process
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.live = LiveView()
         self.session: InterviewSession | None = None
@@ -747,7 +752,8 @@ class InterviewPanel:
         person = CandidateSource(s["candidate"]).is_person
         return launch.open_interview(
             self.config, emulator=emulator, candidate=s["candidate"], scenario=s["scenario"],
-            speed=1.0 if person else s["speed"] or None, settings=chosen, audio=audio)
+            speed=1.0 if person else s["speed"] or None, settings=chosen, audio=audio,
+            emulator_process=self.emulator_process)
 
     def _on_audio_note(self, kind: str, data: dict[str, Any]) -> None:
         """The browser audio's latency figures: into the running session's event log (the live view

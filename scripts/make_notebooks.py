@@ -86,7 +86,12 @@ the interview goes on (watch the panel above update)."""),
     ("code", """\
 task = panel.start()"""),
     ("code", """\
-await asyncio.sleep(1.0)  # other work, while the interview runs
+# other work while the interview runs; here: waiting (at most 30 s) until it is under way (the
+# emulator starts in a process of its own first, about a second)
+for _ in range(300):
+    if panel.phase is not None or not panel.running:
+        break
+    await asyncio.sleep(0.1)
 print(f"phase: {panel.phase}; {panel.live.health_text()}")"""),
     ("md", """\
 Now wait for the end (the panel's **Stop** button, or `panel.stop()`, would end it early with the

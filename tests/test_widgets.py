@@ -61,6 +61,9 @@ def scenario_file(tmp_path: Path) -> str:
 
 
 def make_panel(tmp_path: Path, scenario: str, **kwargs: object) -> InterviewPanel:
+    """A panel on the fast scenario; its emulator in a thread (a second sooner per interview) unless
+    `emulator_process` is given: the process host, the panel's default, has tests of its own."""
+    kwargs.setdefault("emulator_process", False)
     return InterviewPanel(scenario=scenario, speed=20.0, out_dir=tmp_path / "sessions", **kwargs)
 
 
@@ -589,3 +592,15 @@ async def test_buttons_clicked_on_a_comm_thread_drive_the_interview_on_the_kerne
     result = await panel.wait(within=60)
     assert result is not None and result.outcome == "complete"
     assert result.trigger_source == "button"
+
+
+async def test_the_panel_serves_its_interviews_from_an_emulator_process(
+        tmp_path: Path, scenario_file: str) -> None:
+    panel = make_panel(tmp_path, scenario_file, emulator_process=True, show_timeline=False)
+    assert InterviewPanel().emulator_process  # the default
+    threads: set[str] = set()
+    panel.add_listener(lambda _record: threads.update(t.name for t in threading.enumerate()))
+    result = await panel.run(within=60)
+    assert result is not None and result.outcome == "complete", panel.error
+    assert "interview-kit-emulator" not in threads  # no emulator thread in this process
+
