@@ -183,11 +183,8 @@ async def test_a_barge_in_truncates_at_what_the_page_has_played() -> None:
     page.close()
 
 
-async def test_the_microphone_drops_what_arrives_while_no_interview_listens_and_mutes_on_the_page() -> None:
-    audio = BrowserAudio()
-    mic, _speakers = audio.new_interview(chunk_ms=40)
-    tone = (b"\x10\x00" * 480)  # 20 ms
-    audio._on_page_msg(audio, {"type": "mic", "t": 0.0}, [tone])  # nobody listening: the past
+async def reading(mic: Any) -> tuple[list[bytes], asyncio.Task[None]]:
+    """The chunks `mic` yields from now on (the list fills as they come), and the task reading them."""
     got: list[bytes] = []
 
     async def read() -> None:
@@ -196,6 +193,15 @@ async def test_the_microphone_drops_what_arrives_while_no_interview_listens_and_
 
     task = asyncio.get_running_loop().create_task(read())
     await asyncio.sleep(0)
+    return got, task
+
+
+async def test_the_microphone_drops_what_arrives_while_no_interview_listens_and_mutes_on_the_page() -> None:
+    audio = BrowserAudio()
+    mic, _speakers = audio.new_interview(chunk_ms=40)
+    tone = (b"\x10\x00" * 480)  # 20 ms
+    audio._on_page_msg(audio, {"type": "mic", "t": 0.0}, [tone])  # nobody listening: the past
+    got, task = await reading(mic)
     assert audio.activity == "listening"
     for _ in range(4):
         audio._on_page_msg(audio, {"type": "mic", "t": 0.0}, [tone])
@@ -259,14 +265,7 @@ async def test_the_pages_messages_are_handled_on_the_interviews_loop_whichever_t
     handled_on: list[int] = []
     received = mic._received
     mic._received = lambda pcm: (handled_on.append(threading.get_ident()), received(pcm))  # type: ignore[method-assign]
-    got: list[bytes] = []
-
-    async def read() -> None:
-        async for chunk in mic.chunks():
-            got.append(chunk)
-
-    task = asyncio.get_running_loop().create_task(read())
-    await asyncio.sleep(0)
+    got, task = await reading(mic)
     tone = bytearray(b"\x10\x00" * 480)
     _from_a_subshell(lambda: audio._on_page_msg(audio, {"type": "mic", "t": 0.0}, [memoryview(tone)]))
     tone[:] = bytes(len(tone))  # the receiving side reuses its frames: the chunk was copied

@@ -1,6 +1,6 @@
 """The emulator in a process of its own (`EmulatorProcess`): it serves the scenario it was given at its
 speed, stops when asked or when its parent dies, and says why when it cannot start. (The panel, which
-serves its interviews from one by default, is tested with it in tests/test_widgets.py.)"""
+serves its interviews from one by default, runs one in tests/test_widgets.py.)"""
 
 from __future__ import annotations
 

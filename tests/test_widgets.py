@@ -62,7 +62,7 @@ def scenario_file(tmp_path: Path) -> str:
 
 def make_panel(tmp_path: Path, scenario: str, **kwargs: object) -> InterviewPanel:
     """A panel on the fast scenario; its emulator in a thread (a second sooner per interview) unless
-    `emulator_process` is given: the process host, the panel's default, has tests of its own."""
+    `emulator_process` is given (the panel's default, which the first interview test uses)."""
     kwargs.setdefault("emulator_process", False)
     return InterviewPanel(scenario=scenario, speed=20.0, out_dir=tmp_path / "sessions", **kwargs)
 
@@ -112,7 +112,11 @@ def in_order(seen: list[str], order: list[str]) -> bool:
 
 async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scenario_file: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    panel = make_panel(tmp_path, scenario_file)
+    """As a user runs it: the panel's defaults, so its emulator in a process of its own."""
+    panel = make_panel(tmp_path, scenario_file, emulator_process=True)
+    assert InterviewPanel().emulator_process  # the default
+    threads: set[str] = set()
+    panel.add_listener(lambda _record: threads.update(t.name for t in threading.enumerate()))
     ticks = 0
     drawn_in: list[threading.Thread] = []
     real_timeline_png = widgets.timeline_png
@@ -137,6 +141,7 @@ async def test_start_runs_an_emulator_interview_to_complete(tmp_path: Path, scen
 
     assert result is not None and result.outcome == "complete", panel.error
     assert panel.error is None
+    assert "interview-kit-emulator" not in threads  # no emulator thread in the kernel's process
     seen = panel.live.phases_seen
     assert set(REQUIRED_PHASES) <= set(seen), seen
     assert in_order(seen, [str(p) for p in PHASE_ORDER])
@@ -592,15 +597,3 @@ async def test_buttons_clicked_on_a_comm_thread_drive_the_interview_on_the_kerne
     result = await panel.wait(within=60)
     assert result is not None and result.outcome == "complete"
     assert result.trigger_source == "button"
-
-
-async def test_the_panel_serves_its_interviews_from_an_emulator_process(
-        tmp_path: Path, scenario_file: str) -> None:
-    panel = make_panel(tmp_path, scenario_file, emulator_process=True, show_timeline=False)
-    assert InterviewPanel().emulator_process  # the default
-    threads: set[str] = set()
-    panel.add_listener(lambda _record: threads.update(t.name for t in threading.enumerate()))
-    result = await panel.run(within=60)
-    assert result is not None and result.outcome == "complete", panel.error
-    assert "interview-kit-emulator" not in threads  # no emulator thread in this process
-
