@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -19,6 +21,16 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def call_on(loop: asyncio.AbstractEventLoop | None, func: Callable[..., Any], *args: Any) -> None:
+    """`func(*args)` on `loop`, whichever thread calls: handed over when `loop` runs in another thread
+    (ipykernel 7 calls widget callbacks on a subshell's thread, with a loop of its own), directly when it
+    is this thread's, or when there is no running loop to hand it to."""
+    if loop is not None and loop is not running_loop() and loop.is_running():
+        loop.call_soon_threadsafe(func, *args)
+        return
+    func(*args)
 
 
 def loop_time() -> float:

@@ -28,7 +28,7 @@ import ipywidgets as w
 from interview_kit import launch
 from interview_kit.analysis.vad_padding import VadWindow
 from interview_kit.audio.browser import BrowserAudio
-from interview_kit.clock import running_loop
+from interview_kit.clock import call_on, running_loop
 from interview_kit.config import HOSTED_BASE_URL
 from interview_kit.flow import PHASE_ORDER, TERMINAL_PHASES
 from interview_kit.inputclock import InputClock
@@ -574,12 +574,8 @@ class InterviewPanel:
     def _at_home(self, func: Callable[..., Any], *args: Any) -> None:
         """Call a control on the loop the panel was made on (the kernel's), from whichever thread the
         widget message arrived on: the interview, its session and its tasks belong to that loop, and
-        `await panel.wait()` in a cell waits there too. Directly when already there (or loop-less)."""
-        home = self._home
-        if home is not None and home is not running_loop() and home.is_running():
-            home.call_soon_threadsafe(func, *args)
-            return
-        func(*args)
+        `await panel.wait()` in a cell waits there too."""
+        call_on(self._home, func, *args)
 
     def _on_mute(self, change: Mapping[str, Any]) -> None:
         if self._input is not None:

@@ -37,7 +37,7 @@ from interview_kit.audio.format import BYTES_PER_SAMPLE, DEFAULT_CHUNK_MS, SAMPL
 from interview_kit.audio.inputs import AudioInput
 from interview_kit.audio.outputs import AudioOutput
 from interview_kit.audio.tracker import PlaybackEvent
-from interview_kit.clock import loop_time, running_loop
+from interview_kit.clock import call_on, loop_time, running_loop
 from interview_kit.records import Rec
 
 log = logging.getLogger(__name__)
@@ -318,12 +318,8 @@ class BrowserAudio(anywidget.AnyWidget):
         that received it: the kernel's own loop, or, with JupyterLab's default "comms over subshells"
         (4.6, ipykernel 7), a subshell's thread with a loop of its own; asyncio objects must not be
         touched from there."""
-        home = self.home
-        if home is not None and home is not running_loop() and not home.is_closed():
-            frames = [bytes(b) for b in buffers]  # (the received frames are not ours to keep)
-            home.call_soon_threadsafe(self._page_msg, content, frames)
-            return
-        self._page_msg(content, buffers)
+        frames = [bytes(b) for b in buffers]  # (the received frames are not ours to keep)
+        call_on(self.home, self._page_msg, content, frames)
 
     def _page_msg(self, content: Mapping[str, Any], buffers: list[Any]) -> None:
         """A message from the page, on the audio's home loop."""
